@@ -1,0 +1,66 @@
+/**
+ * Typed errors. Each carries the exit code a command-line entry point uses for it, so an expected
+ * failure becomes one clear line and a documented exit code instead of a stack trace.
+ * @module
+ */
+
+/** Base class of every expected failure in tareas. */
+export class TareasError extends Error {
+  /** Process exit code for this failure: 1 runtime failure, 2 usage or configuration error. */
+  readonly exitCode: 1 | 2;
+
+  /** Creates an error with a one-line message and the exit code it maps to. */
+  constructor(message: string, exitCode: 1 | 2, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TareasError";
+    this.exitCode = exitCode;
+  }
+}
+
+/** A bad flag or flag value: exit code 2. */
+export class UsageError extends TareasError {
+  /** Creates a usage error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 2, options);
+    this.name = "UsageError";
+  }
+}
+
+/**
+ * The broker refused our configuration: a queue that exists with other arguments, refused
+ * credentials. Retrying cannot help: exit code 2.
+ */
+export class ConfigError extends TareasError {
+  /** Creates a configuration error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 2, options);
+    this.name = "ConfigError";
+  }
+}
+
+/** The broker could not be reached within the bounded retries: exit code 1. */
+export class BrokerUnreachableError extends TareasError {
+  /** Creates an unreachable-broker error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 1, options);
+    this.name = "BrokerUnreachableError";
+  }
+}
+
+/** A message body that is not a valid task; the task is dead-lettered with this reason. */
+export class TaskFormatError extends Error {
+  /** Creates a task format error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TaskFormatError";
+  }
+}
+
+/** A task handler ran longer than the task timeout. */
+export class TaskTimeoutError extends Error {
+  /** Creates a timeout error for a handler that ran `ms` milliseconds. */
+  constructor(ms: number) {
+    super(`Task timed out after ${ms / 1000} s`);
+    this.name = "TaskTimeoutError";
+  }
+}

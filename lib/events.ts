@@ -1,0 +1,130 @@
+/**
+ * The events a worker publishes to the topic exchange `<queue>.events`, with the event type as
+ * routing key. `produce --wait`, the demo, `status` and the tests observe the system through them.
+ * @module
+ */
+
+import type { Channel } from "amqplib";
+
+/** Every event type, in the order they happen in a task's life. */
+export const EVENT_TYPES = [
+  "worker.online",
+  "task.started",
+  "task.completed",
+  "task.failed",
+  "task.dead",
+  "worker.offline",
+] as const;
+
+/** One of {@linkcode EVENT_TYPES}. */
+export type EventType = typeof EVENT_TYPES[number];
+
+/** Fields every event has. */
+export interface BaseEvent {
+  /** What happened. */
+  type: EventType;
+  /** The worker's name (`--name`, default `<hostname>-<pid>`). */
+  worker: string;
+  /** When it happened, as an ISO 8601 string. */
+  at: string;
+}
+
+/** A worker started consuming or stopped gracefully. */
+export interface WorkerEvent extends BaseEvent {
+  type: "worker.online" | "worker.offline";
+}
+
+/** Something happened to one delivery of a task. */
+export interface TaskEvent extends BaseEvent {
+  type: "task.started" | "task.completed" | "task.failed" | "task.dead";
+  /** The task's id (also the message's `messageId`). */
+  taskId: string;
+  /** The task's sequence number within its producer run. */
+  seq: number;
+  /** 1 for a first delivery, counting every delivery since, retries included. */
+  attempt: number;
+  /** Whether the broker flagged this delivery as a redelivery. */
+  redelivered: boolean;
+  /** How long the handler ran (`task.completed`, `task.failed`). */
+  durationMs?: number;
+  /** Why the attempt failed or the task was dead-lettered (`task.failed`, `task.dead`). */
+  reason?: string;
+}
+
+/** Any event on the stream. */
+export type TareasEvent = WorkerEvent | TaskEvent;
+
+/** Name of the topic exchange that carries the events of `queue`. */
+export function eventsExchange(queue: string): string {
+  return `${queue}.events`;
+}
+
+/** Whether an event concerns a task. */
+export function isTaskEvent(event: TareasEvent): event is TaskEvent {
+  return event.type.startsWith("task.");
+}
+
+/** Builds a worker event stamped with the current time. */
+export function workerEvent(type: WorkerEvent["type"], worker: string): WorkerEvent {
+  return { type, worker, at: new Date().toISOString() };
+}
+
+/** Options of {@linkcode subscribeEvents}. */
+export interface SubscribeOptions {
+  /** Routing-key pattern of the events wanted. @default {"#"} */
+  pattern?: string;
+  /**
+   * Name of the subscription queue. A named queue outlives a dropped connection (the broker
+   * deletes it after a minute unused), so a reconnecting subscriber misses nothing.
+   * @default {an exclusive server-named queue}
+   */
+  queueName?: string;
+}
+
+/**
+ * Subscribes to the events of `queue` on `channel` and calls `onEvent` for each one; bodies that
+ * are not events are ignored. Resolves once the subscription is in place, so nothing published
+ * after that is missed.
+ *
+ * @example
+ * ```ts
+ * await subscribeEvents(channel, "tareas_distribuidas", (event) => seen.push(event));
+ * ```
+ */
+export async function subscribeEvents(
+  channel: Channel,
+  queue: string,
+  onEvent: (event: TareasEvent) => void,
+  options: SubscribeOptions = {},
+): Promise<void> {
+  const exchange = eventsExchange(queue);
+  await channel.assertExchange(exchange, "topic", { durable: true });
+  const { queue: name } = options.queueName
+    ? await channel.assertQueue(options.queueName, {
+      durable: false,
+      arguments: { "x-expires": 60_000 },
+    })
+    : await channel.assertQueue("", { exclusive: true, autoDelete: true });
+  await channel.bindQueue(name, exchange, options.pattern ?? "#");
+  await channel.consume(name, (message) => {
+    if (message === null) return;
+    const event = parseEvent(message.content);
+    if (event) onEvent(event);
+  }, { noAck: true });
+}
+
+/** Parses an event body, or returns undefined when it is not one. */
+export function parseEvent(body: Uint8Array): TareasEvent | undefined {
+  try {
+    const value = JSON.parse(new TextDecoder().decode(body));
+    if (
+      typeof value === "object" && value !== null && EVENT_TYPES.includes(value.type) &&
+      typeof value.worker === "string" && typeof value.at === "string"
+    ) {
+      return value as TareasEvent;
+    }
+  } catch {
+    // Not JSON: not an event.
+  }
+  return undefined;
+}

@@ -1,0 +1,151 @@
+/**
+ * The producer: publishes tasks as persistent messages through a confirm channel and exits 0 only
+ * once the broker has confirmed every one. Run `deno task produce --help` for flags.
+ * @module
+ */
+import type { ChannelModel, ConfirmChannel } from "amqplib";
+import { runMain } from "./lib/cli.ts";
+import { parseProducerArgs, PRODUCER_HELP, type ProducerConfig } from "./lib/config.ts";
+import { describe, openConnection } from "./lib/connection.ts";
+import { TareasError } from "./lib/errors.ts";
+import { subscribeEvents, type TareasEvent } from "./lib/events.ts";
+import { log } from "./lib/log.ts";
+import { isFinished, renderSummary, summarize } from "./lib/summary.ts";
+import { createTask, encodeTask, randomComplexity, type Task } from "./lib/task.ts";
+import { declareTopology } from "./lib/topology.ts";
+
+/** Publishes the tasks, and with `--wait` watches them complete; resolves with the exit code. */
+async function produce(config: ProducerConfig): Promise<number> {
+  const logger = log("producer");
+  const tasks = Array.from(
+    { length: config.count },
+    (_, i) => createTask(i + 1, randomComplexity(config.min, config.max)),
+  );
+  const ids = new Set(tasks.map((task) => task.id));
+  const unconfirmed = new Map(tasks.map((task) => [task.id, task]));
+  const confirmed = Promise.withResolvers<void>();
+  if (unconfirmed.size === 0) confirmed.resolve();
+
+  const events: TareasEvent[] = [];
+  const finished = Promise.withResolvers<void>();
+  const watchQueue = `${config.queue}.watch.${crypto.randomUUID()}`;
+  let channel: ConfirmChannel | undefined;
+
+  /** Publishes every task not confirmed yet; after a reconnect, again on the new channel. */
+  async function publishAll(publish: ConfirmChannel): Promise<void> {
+    for (const task of [...unconfirmed.values()]) {
+      if (channel !== publish) return; // The connection dropped: the next setup takes over.
+      if (!unconfirmed.has(task.id)) continue;
+      let buffered: boolean;
+      try {
+        buffered = publish.sendToQueue(config.queue, encodeTask(task), {
+          persistent: true,
+          messageId: task.id,
+          contentType: "application/json",
+          timestamp: Math.floor(Date.now() / 1000),
+          headers: { traceparent: traceparent() },
+        }, (error) => onConfirm(publish, task, error));
+      } catch {
+        return; // Channel closed: the next setup publishes what is still unconfirmed.
+      }
+      if (!buffered) {
+        await new Promise((resolve) => {
+          publish.once("drain", resolve);
+          publish.once("close", resolve);
+        });
+      }
+    }
+  }
+
+  function onConfirm(publish: ConfirmChannel, task: Task, error: unknown): void {
+    if (!error) {
+      unconfirmed.delete(task.id);
+      if (unconfirmed.size === 0) confirmed.resolve();
+    } else if (channel === publish) {
+      // Refused by a live broker (not a dropped channel): report it rather than loop.
+      confirmed.reject(
+        new TareasError(`The broker refused task #${task.seq} ${task.id} (basic.nack)`, 1),
+      );
+    }
+  }
+
+  function onEvent(event: TareasEvent): void {
+    events.push(event);
+    if (event.type === "task.completed" || event.type === "task.dead") {
+      if (ids.has(event.taskId) && isFinished(summarize(events, ids))) finished.resolve();
+    }
+  }
+
+  async function setup(model: ChannelModel): Promise<void> {
+    const publish = await model.createConfirmChannel();
+    publish.on(
+      "error",
+      (error: Error) => logger.warn("Publish channel failed: {cause}", { cause: describe(error) }),
+    );
+    await declareTopology(publish, config.queue);
+    if (config.wait) {
+      const watch = await model.createChannel();
+      watch.on("error", () => {});
+      await subscribeEvents(watch, config.queue, onEvent, { queueName: watchQueue });
+    }
+    channel = publish;
+    if (unconfirmed.size < tasks.length) {
+      logger.info("Publishing again the {count} unconfirmed task(s)", { count: unconfirmed.size });
+    }
+    publishAll(publish).catch((error) => confirmed.reject(error));
+  }
+
+  await using connection = await openConnection({
+    url: config.url,
+    heartbeat: config.heartbeat,
+    name: "tareas producer",
+    setup,
+  });
+  const started = performance.now();
+  await Promise.race([confirmed.promise, connection.failed]);
+  logger.info("Published {count} task(s) to {queue}, all confirmed by the broker in {ms} ms", {
+    count: tasks.length,
+    queue: config.queue,
+    ms: Math.round(performance.now() - started),
+  });
+  if (!config.wait) return 0;
+
+  if (tasks.length === 0) finished.resolve();
+  const timeout = config.timeoutMs > 0
+    ? AbortSignal.timeout(config.timeoutMs)
+    : new AbortController().signal;
+  const timedOut = new Promise<never>((_, reject) =>
+    timeout.addEventListener("abort", () => {
+      const summary = summarize(events, ids);
+      reject(
+        new TareasError(
+          `Timed out after ${config.timeoutMs / 1000} s: ${summary.completed}/${tasks.length} ` +
+            `tasks completed`,
+          1,
+        ),
+      );
+    })
+  );
+  await Promise.race([finished.promise, connection.failed, timedOut]);
+  console.log(renderSummary(summarize(events, ids)));
+  return 0;
+}
+
+/** A new W3C trace context (version 00, sampled), so a task's publish and run share one trace. */
+function traceparent(): string {
+  const hex = (bytes: number) =>
+    Array.from(
+      crypto.getRandomValues(new Uint8Array(bytes)),
+      (b) => b.toString(16).padStart(2, "0"),
+    )
+      .join("");
+  return `00-${hex(16)}-${hex(8)}-01`;
+}
+
+if (import.meta.main) {
+  await runMain("producer", {
+    parse: () => parseProducerArgs(Deno.args),
+    help: PRODUCER_HELP,
+    run: produce,
+  });
+}
