@@ -80,7 +80,7 @@ async function produce(config: ProducerConfig): Promise<number> {
     const publish = await model.createConfirmChannel();
     publish.on(
       "error",
-      (error: Error) => logger.warn("Publish channel failed: {cause}", { cause: describe(error) }),
+      (error: Error) => logger.debug("Publish channel failed: {cause}", { cause: describe(error) }),
     );
     await declareTopology(publish, config.queue);
     if (config.wait) {

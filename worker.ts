@@ -295,26 +295,27 @@ async function work(config: WorkerConfig): Promise<number> {
 
   async function setup(model: ChannelModel): Promise<void> {
     const publish = await model.createConfirmChannel();
-    await declareTopology(publish, config.queue);
     const consume = await model.createChannel();
-    await consume.prefetch(config.prefetch);
-    const current: Session = { model, consume, publish, delayQueues: new Map() };
-    const onClose = (what: string) => () => {
-      if (session !== current) return;
-      session = undefined;
-      waiting.length = 0;
-      if (stopping) return;
-      // A channel closed under a live connection (an error, a consumer timeout): start over.
-      logger.warn("The {what} channel closed; reconnecting", { what });
-      model.close().catch(() => {});
-    };
     for (const [channel, what] of [[consume, "consume"], [publish, "publish"]] as const) {
       channel.on(
         "error",
         (error: Error) =>
-          logger.warn("The {what} channel failed: {cause}", { what, cause: describe(error) }),
+          logger.debug("The {what} channel failed: {cause}", { what, cause: describe(error) }),
       );
-      channel.on("close", onClose(what));
+    }
+    await declareTopology(publish, config.queue);
+    await consume.prefetch(config.prefetch);
+    const current: Session = { model, consume, publish, delayQueues: new Map() };
+    for (const [channel, what] of [[consume, "consume"], [publish, "publish"]] as const) {
+      channel.on("close", () => {
+        if (session !== current) return;
+        session = undefined;
+        waiting.length = 0;
+        if (stopping) return;
+        // A channel closed under a live connection (an error, a consumer timeout): start over.
+        logger.warn("The {what} channel closed; reconnecting", { what });
+        model.close().catch(() => {});
+      });
     }
     session = current;
     if (stopping) return;

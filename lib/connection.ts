@@ -21,7 +21,7 @@ export interface ConnectionOptions {
    * {@linkcode ConfigError} thrown here stops recovery for good; other errors are retried.
    */
   setup: (model: ChannelModel) => Promise<void>;
-  /** Retries of the first connection before giving up with exit code 1. @default {5} */
+  /** Retries of the first connection before giving up with exit code 1. @default {4} */
   initialRetries?: number;
 }
 
@@ -61,7 +61,7 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
       maxDelay: 10_000,
       factor: 2,
       jitter: 0.3,
-      initialMaxRetries: options.initialRetries ?? 5,
+      initialMaxRetries: options.initialRetries ?? 4,
       maxRetries: Infinity,
       waitForConnect: false,
       setup: options.setup,

@@ -88,13 +88,12 @@ async function declare(queue: string, assert: () => Promise<unknown>): Promise<v
     await assert();
   } catch (error) {
     const text = error instanceof Error ? error.message : String(error);
-    const arg = /inequivalent arg '([^']+)'/.exec(text);
+    const arg = /inequivalent arg '([^']+)'.*?received (?:the value )?(.*?) but current is ([^"]*)/
+      .exec(text);
     if (arg) {
-      const detail = /received (.*?) but current is (.*?)$/.exec(text);
-      const found = detail ? ` (${detail[2]}, expected ${detail[1]})` : "";
       throw new ConfigError(
-        `Cannot declare queue "${queue}": it exists with other arguments: ${arg[1]}${found}; ` +
-          `delete it or choose another --queue`,
+        `Cannot declare queue "${queue}": it exists with other arguments ` +
+          `(${arg[1]} is ${arg[3]}, tareas needs ${arg[2]}); delete it or choose another --queue`,
         { cause: error },
       );
     }

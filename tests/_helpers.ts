@@ -167,6 +167,7 @@ export class Scenario implements AsyncDisposable {
     url ??= await brokerUrl();
     const connection = await amqp.connect(url);
     const channel = await connection.createChannel();
+    channel.on("error", (error: Error) => console.error(`test channel: ${error.message}`));
     const scenario = new Scenario(url, freshQueue(), connection, channel);
     await subscribeEvents(channel, scenario.queue, (event) => scenario.#event(event));
     return scenario;
