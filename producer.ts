@@ -10,8 +10,10 @@ import { describe, openConnection } from "./lib/connection.ts";
 import { TareasError } from "./lib/errors.ts";
 import { subscribeEvents, type TareasEvent } from "./lib/events.ts";
 import { log } from "./lib/log.ts";
+import { Progress } from "./lib/progress.ts";
 import { isFinished, renderSummary, summarize } from "./lib/summary.ts";
 import { createTask, encodeTask, randomComplexity, type Task } from "./lib/task.ts";
+import { buildTimeline, renderTimelineSvg, renderTimelineText } from "./lib/timeline.ts";
 import { declareTopology } from "./lib/topology.ts";
 
 /** Publishes the tasks, and with `--wait` watches them complete; resolves with the exit code. */
@@ -28,6 +30,7 @@ async function produce(config: ProducerConfig): Promise<number> {
 
   const events: TareasEvent[] = [];
   const finished = Promise.withResolvers<void>();
+  let progress: Progress | undefined;
   const watchQueue = `${config.queue}.watch.${crypto.randomUUID()}`;
   let channel: ConfirmChannel | undefined;
 
@@ -72,7 +75,13 @@ async function produce(config: ProducerConfig): Promise<number> {
   function onEvent(event: TareasEvent): void {
     events.push(event);
     if (event.type === "task.completed" || event.type === "task.dead") {
-      if (ids.has(event.taskId) && isFinished(summarize(events, ids))) finished.resolve();
+      if (!ids.has(event.taskId)) return;
+      const summary = summarize(events, ids);
+      progress?.update({
+        done: summary.completed + summary.dead.length,
+        failed: summary.dead.length,
+      });
+      if (isFinished(summary)) finished.resolve();
     }
   }
 
@@ -111,6 +120,19 @@ async function produce(config: ProducerConfig): Promise<number> {
   if (!config.wait) return 0;
 
   if (tasks.length === 0) finished.resolve();
+  const encoder = new TextEncoder();
+  progress = new Progress({
+    total: tasks.length,
+    isTty: Deno.stdout.isTerminal(),
+    write: (text) => Deno.stdout.writeSync(encoder.encode(text)),
+  });
+  const ticker = setInterval(() => {
+    const summary = summarize(events, ids);
+    progress?.update({
+      done: summary.completed + summary.dead.length,
+      failed: summary.dead.length,
+    });
+  }, 1000);
   const timeout = config.timeoutMs > 0
     ? AbortSignal.timeout(config.timeoutMs)
     : new AbortController().signal;
@@ -126,8 +148,20 @@ async function produce(config: ProducerConfig): Promise<number> {
       );
     })
   );
-  await Promise.race([finished.promise, connection.failed, timedOut]);
+  try {
+    await Promise.race([finished.promise, connection.failed, timedOut]);
+  } finally {
+    clearInterval(ticker);
+    progress.finish();
+  }
+  const runEvents = events.filter((e) => !("taskId" in e) || ids.has(e.taskId));
+  const timeline = buildTimeline(runEvents);
   console.log(renderSummary(summarize(events, ids)));
+  console.log(renderTimelineText(timeline, { color: Deno.stdout.isTerminal() }));
+  if (config.timeline) {
+    await Deno.writeTextFile(config.timeline, renderTimelineSvg(timeline));
+    logger.info("Timeline written to {file}", { file: config.timeline });
+  }
   return 0;
 }
 
