@@ -15,6 +15,7 @@ import { isFinished, renderSummary, summarize } from "./lib/summary.ts";
 import { createTask, encodeTask, randomComplexity, type Task } from "./lib/task.ts";
 import { buildTimeline, renderTimelineSvg, renderTimelineText } from "./lib/timeline.ts";
 import { declareTopology } from "./lib/topology.ts";
+import { startPublishSpan } from "./lib/trace.ts";
 
 /** Publishes the tasks, and with `--wait` watches them complete; resolves with the exit code. */
 async function produce(config: ProducerConfig): Promise<number> {
@@ -25,6 +26,7 @@ async function produce(config: ProducerConfig): Promise<number> {
   );
   const ids = new Set(tasks.map((task) => task.id));
   const unconfirmed = new Map(tasks.map((task) => [task.id, task]));
+  const spans = new Map(tasks.map((task) => [task.id, startPublishSpan(config.queue, task)]));
   const confirmed = Promise.withResolvers<void>();
   if (unconfirmed.size === 0) confirmed.resolve();
 
@@ -46,7 +48,7 @@ async function produce(config: ProducerConfig): Promise<number> {
           messageId: task.id,
           contentType: "application/json",
           timestamp: Math.floor(Date.now() / 1000),
-          headers: { traceparent: traceparent() },
+          headers: { traceparent: spans.get(task.id)!.traceparent },
         }, (error) => onConfirm(publish, task, error));
       } catch {
         return; // Channel closed: the next setup publishes what is still unconfirmed.
@@ -63,6 +65,7 @@ async function produce(config: ProducerConfig): Promise<number> {
   function onConfirm(publish: ConfirmChannel, task: Task, error: unknown): void {
     if (!error) {
       unconfirmed.delete(task.id);
+      spans.get(task.id)!.span.end();
       if (unconfirmed.size === 0) confirmed.resolve();
     } else if (channel === publish) {
       // Refused by a live broker (not a dropped channel): report it rather than loop.
@@ -163,17 +166,6 @@ async function produce(config: ProducerConfig): Promise<number> {
     logger.info("Timeline written to {file}", { file: config.timeline });
   }
   return 0;
-}
-
-/** A new W3C trace context (version 00, sampled), so a task's publish and run share one trace. */
-function traceparent(): string {
-  const hex = (bytes: number) =>
-    Array.from(
-      crypto.getRandomValues(new Uint8Array(bytes)),
-      (b) => b.toString(16).padStart(2, "0"),
-    )
-      .join("");
-  return `00-${hex(16)}-${hex(8)}-01`;
 }
 
 if (import.meta.main) {

@@ -14,6 +14,7 @@ import { loadHandler, sleepHandler, type TaskHandler } from "./lib/handler.ts";
 import { log } from "./lib/log.ts";
 import { decodeTask, type Task } from "./lib/task.ts";
 import { deadQueue, declareDelayQueue, declareTopology } from "./lib/topology.ts";
+import { withProcessSpan } from "./lib/trace.ts";
 
 /** Longest wait between retries, whatever `--retry-delay` and the attempt number. */
 const MAX_RETRY_DELAY_MS = 3_600_000;
@@ -146,7 +147,12 @@ async function work(config: WorkerConfig): Promise<number> {
     );
     const started = performance.now();
     try {
-      await runHandler(task, attempt, redelivered);
+      await withProcessSpan(
+        config.queue,
+        task,
+        message.properties.headers?.traceparent,
+        () => runHandler(task, attempt, redelivered),
+      );
     } catch (error) {
       const durationMs = Math.round(performance.now() - started);
       const reason = describe(error);

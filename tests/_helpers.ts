@@ -232,9 +232,10 @@ export class Scenario implements AsyncDisposable {
   }
 
   /** Runs the producer on this queue to completion; fails the test unless it exits 0. */
-  async produce(args: string[] = []): Promise<string> {
+  async produce(args: string[] = [], env: Record<string, string> = {}): Promise<string> {
     const result = await run("producer.ts", ["--queue", this.queue, ...args], {
       AMQP_URL: this.url,
+      ...env,
     });
     if (result.code !== 0) {
       throw new Error(`producer exited ${result.code}:\n${result.stdout}${result.stderr}`);

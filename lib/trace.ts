@@ -1,0 +1,102 @@
+/**
+ * W3C trace context across the queue: the producer starts a span per task and puts its
+ * `traceparent` in the message headers; the worker continues that trace while it runs the task.
+ * With Deno's built-in OpenTelemetry (`OTEL_DENO=true`) both spans are exported as one trace;
+ * without it the header still carries a fresh trace id, for correlating logs.
+ * @module
+ */
+import {
+  context,
+  isSpanContextValid,
+  type Span,
+  type SpanContext,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from "@opentelemetry/api";
+import type { Task } from "./task.ts";
+
+const tracer = trace.getTracer("tareas");
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/** Starts the producer's span for one task; returns it and the `traceparent` header to send. */
+export function startPublishSpan(queue: string, task: Task): { span: Span; traceparent: string } {
+  const span = tracer.startSpan(`publish ${queue}`, {
+    kind: SpanKind.PRODUCER,
+    attributes: attributes(queue, task, "publish"),
+  });
+  const spanContext = span.spanContext();
+  const traceparent = isSpanContextValid(spanContext)
+    ? formatTraceparent(spanContext)
+    : `00-${randomHex(16)}-${randomHex(8)}-01`;
+  return { span, traceparent };
+}
+
+/**
+ * Runs `fn` inside the worker's span for one task, a child of the producer's span named by
+ * `traceparent` when there is one, and ends the span with the outcome.
+ */
+export async function withProcessSpan<T>(
+  queue: string,
+  task: Task,
+  traceparent: unknown,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const parent = typeof traceparent === "string" ? parseTraceparent(traceparent) : undefined;
+  const parentContext = parent ? trace.setSpanContext(context.active(), parent) : context.active();
+  const span = tracer.startSpan(`process ${queue}`, {
+    kind: SpanKind.CONSUMER,
+    attributes: attributes(queue, task, "process"),
+  }, parentContext);
+  try {
+    const result = await context.with(trace.setSpan(parentContext, span), fn);
+    span.setStatus({ code: SpanStatusCode.OK });
+    return result;
+  } catch (error) {
+    span.setStatus({
+      code: SpanStatusCode.ERROR,
+      message: error instanceof Error ? error.message : String(error),
+    });
+    throw error;
+  } finally {
+    span.end();
+  }
+}
+
+/** Formats a span context as a W3C `traceparent` header value. */
+export function formatTraceparent(spanContext: SpanContext): string {
+  const flags = spanContext.traceFlags.toString(16).padStart(2, "0");
+  return `00-${spanContext.traceId}-${spanContext.spanId}-${flags}`;
+}
+
+/** Parses a W3C `traceparent` header value, or returns undefined when it is not one. */
+export function parseTraceparent(value: string): SpanContext | undefined {
+  const match = TRACEPARENT.exec(value.trim());
+  if (!match) return undefined;
+  const spanContext: SpanContext = {
+    traceId: match[1]!,
+    spanId: match[2]!,
+    traceFlags: parseInt(match[3]!, 16),
+    isRemote: true,
+  };
+  return isSpanContextValid(spanContext) ? spanContext : undefined;
+}
+
+function attributes(queue: string, task: Task, operation: string) {
+  return {
+    "messaging.system": "rabbitmq",
+    "messaging.operation.type": operation,
+    "messaging.destination.name": queue,
+    "messaging.message.id": task.id,
+    "tareas.task.seq": task.seq,
+    "tareas.task.complexity": task.complexity,
+  };
+}
+
+function randomHex(bytes: number): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(bytes)),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
+}
