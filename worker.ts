@@ -9,7 +9,13 @@ import { runMain } from "./lib/cli.ts";
 import { parseWorkerArgs, WORKER_HELP, type WorkerConfig } from "./lib/config.ts";
 import { describe, openConnection } from "./lib/connection.ts";
 import { TaskFormatError, TaskTimeoutError } from "./lib/errors.ts";
-import { eventsExchange, type TareasEvent, type TaskEvent, workerEvent } from "./lib/events.ts";
+import {
+  eventsExchange,
+  STATUS_INTERVAL_MS,
+  type TareasEvent,
+  type TaskEvent,
+  workerEvent,
+} from "./lib/events.ts";
 import { loadHandler, sleepHandler, type TaskHandler } from "./lib/handler.ts";
 import { log } from "./lib/log.ts";
 import { decodeTask, type Task } from "./lib/task.ts";
@@ -57,6 +63,8 @@ async function work(config: WorkerConfig): Promise<number> {
   let stopping = false;
   const waiting: Delivery[] = [];
   const running = new Set<Promise<void>>();
+  const counts = { completed: 0, failed: 0 };
+  const recent: number[] = []; // Completion times of the last minute, for the status event.
 
   function emit(event: TareasEvent): void {
     const publish = session?.publish;
@@ -156,6 +164,7 @@ async function work(config: WorkerConfig): Promise<number> {
     } catch (error) {
       const durationMs = Math.round(performance.now() - started);
       const reason = describe(error);
+      counts.failed++;
       if (attempt >= config.maxAttempts) {
         logger.error("Task #{seq} {id} failed on attempt {attempt}, dead-lettered: {reason}", {
           ...base,
@@ -176,6 +185,8 @@ async function work(config: WorkerConfig): Promise<number> {
       ...base,
       durationMs,
     });
+    counts.completed++;
+    recent.push(Date.now());
     logger.info("Completed task #{seq} {id} in {durationMs} ms", {
       ...base,
       id: task.id,
@@ -352,6 +363,15 @@ async function work(config: WorkerConfig): Promise<number> {
     setup,
   });
 
+  const status = setInterval(() => {
+    while (recent.length > 0 && recent[0]! < Date.now() - 60_000) recent.shift();
+    emit(workerEvent("worker.status", config.name, {
+      inHand: running.size + waiting.length,
+      ...counts,
+      lastMinute: recent.length,
+    }));
+  }, STATUS_INTERVAL_MS);
+
   let stopSignal!: () => void;
   const stopped = new Promise<void>((resolve) => stopSignal = resolve);
   let forced = false;
@@ -378,6 +398,7 @@ async function work(config: WorkerConfig): Promise<number> {
     await session?.publish.waitForConfirms().catch(() => {});
     logger.info("Worker {name} stopped", { name: config.name });
   } finally {
+    clearInterval(status);
     for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
     await connection.close();
   }

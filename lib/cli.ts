@@ -13,7 +13,13 @@ import { log, setupLogging } from "./log.ts";
  */
 export async function runMain<C>(
   name: string,
-  options: { parse: () => C | "help"; help: string; run: (config: C) => Promise<number> },
+  options: {
+    parse: () => C | "help";
+    help: string;
+    run: (config: C) => Promise<number>;
+    /** Log level when `LOG_LEVEL` is not set. @default {"info"} */
+    logLevel?: string;
+  },
 ): Promise<never> {
   let code: number;
   try {
@@ -22,7 +28,7 @@ export async function runMain<C>(
       console.log(options.help);
       Deno.exit(0);
     }
-    await setupLogging();
+    await setupLogging({ level: Deno.env.get("LOG_LEVEL") ?? options.logLevel });
     code = await options.run(config);
   } catch (error) {
     if (error instanceof TareasError) {

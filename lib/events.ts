@@ -9,6 +9,7 @@ import type { Channel } from "amqplib";
 /** Every event type, in the order they happen in a task's life. */
 export const EVENT_TYPES = [
   "worker.online",
+  "worker.status",
   "task.started",
   "task.completed",
   "task.failed",
@@ -29,9 +30,20 @@ export interface BaseEvent {
   at: string;
 }
 
-/** A worker started consuming or stopped gracefully. */
+/** How often a worker publishes `worker.status`, in ms. */
+export const STATUS_INTERVAL_MS = 2_000;
+
+/** A worker started consuming, reports its state (every {@linkcode STATUS_INTERVAL_MS}), or stopped. */
 export interface WorkerEvent extends BaseEvent {
-  type: "worker.online" | "worker.offline";
+  type: "worker.online" | "worker.status" | "worker.offline";
+  /** Deliveries the worker holds unacked: running plus waiting for a free slot. */
+  inHand?: number;
+  /** Tasks completed since the worker started. */
+  completed?: number;
+  /** Failed attempts since the worker started. */
+  failed?: number;
+  /** Tasks completed in the last minute. */
+  lastMinute?: number;
 }
 
 /** Something happened to one delivery of a task. */
@@ -65,8 +77,12 @@ export function isTaskEvent(event: TareasEvent): event is TaskEvent {
 }
 
 /** Builds a worker event stamped with the current time. */
-export function workerEvent(type: WorkerEvent["type"], worker: string): WorkerEvent {
-  return { type, worker, at: new Date().toISOString() };
+export function workerEvent(
+  type: WorkerEvent["type"],
+  worker: string,
+  fields: Omit<WorkerEvent, "type" | "worker" | "at"> = {},
+): WorkerEvent {
+  return { type, worker, at: new Date().toISOString(), ...fields };
 }
 
 /** Options of {@linkcode subscribeEvents}. */
