@@ -32,7 +32,14 @@ async function produce(config: ProducerConfig): Promise<number> {
 
   const events: TareasEvent[] = [];
   const finished = Promise.withResolvers<void>();
-  let progress: Progress | undefined;
+  const encoder = new TextEncoder();
+  const progress = config.wait
+    ? new Progress({
+      total: tasks.length,
+      isTty: Deno.stdout.isTerminal(),
+      write: (text) => Deno.stdout.writeSync(encoder.encode(text)),
+    })
+    : undefined;
   const watchQueue = `${config.queue}.watch.${crypto.randomUUID()}`;
   let channel: ConfirmChannel | undefined;
 
@@ -123,12 +130,7 @@ async function produce(config: ProducerConfig): Promise<number> {
   if (!config.wait) return 0;
 
   if (tasks.length === 0) finished.resolve();
-  const encoder = new TextEncoder();
-  progress = new Progress({
-    total: tasks.length,
-    isTty: Deno.stdout.isTerminal(),
-    write: (text) => Deno.stdout.writeSync(encoder.encode(text)),
-  });
+
   const ticker = setInterval(() => {
     const summary = summarize(events, ids);
     progress?.update({
@@ -155,7 +157,7 @@ async function produce(config: ProducerConfig): Promise<number> {
     await Promise.race([finished.promise, connection.failed, timedOut]);
   } finally {
     clearInterval(ticker);
-    progress.finish();
+    progress?.finish();
   }
   const runEvents = events.filter((e) => !("taskId" in e) || ids.has(e.taskId));
   const timeline = buildTimeline(runEvents);

@@ -68,7 +68,7 @@ async function status(args: string[]): Promise<number> {
   const url = Deno.env.get("AMQP_URL") || DEFAULT_URL;
   const workers = new Map<string, WorkerEvent>();
   let channel: Channel | undefined;
-  await using connection = await openConnection({
+  await using _connection = await openConnection({
     url,
     name: "tareas status",
     setup: async (model) => {
