@@ -35,7 +35,10 @@ const HOP_HEADERS = /^x-(delivery-count|death|first-death-.*|last-death-.*)$/;
 interface Session {
   model: ChannelModel;
   consume: Channel;
+  /** Confirmed publishes: retries and dead letters, acked only once the broker has them. */
   publish: ConfirmChannel;
+  /** Events: fire and forget, so they cost no confirm round trip per task. */
+  events: Channel;
   delayQueues: Map<number, Promise<string>>;
   consumerTag?: string;
 }
@@ -67,15 +70,14 @@ async function work(config: WorkerConfig): Promise<number> {
   const recent: number[] = []; // Completion times of the last minute, for the status event.
 
   function emit(event: TareasEvent): void {
-    const publish = session?.publish;
-    if (!publish) return;
+    const events = session?.events;
+    if (!events) return;
     try {
-      publish.publish(
+      events.publish(
         eventsExchange(config.queue),
         event.type,
         Buffer.from(JSON.stringify(event)),
         { contentType: "application/json" },
-        () => {},
       );
     } catch (error) {
       logger.debug("Event {type} not published: {cause}", {
@@ -83,6 +85,11 @@ async function work(config: WorkerConfig): Promise<number> {
         cause: describe(error),
       });
     }
+  }
+
+  /** Resolves once the broker has processed every event published so far (a channel round trip). */
+  async function flushEvents(): Promise<void> {
+    await session?.events.checkExchange(eventsExchange(config.queue)).catch(() => {});
   }
 
   /** Publishes with a broker confirm; rejects when the broker refuses or the channel closes. */
@@ -193,8 +200,8 @@ async function work(config: WorkerConfig): Promise<number> {
       durationMs,
     });
     if (crashAt === "after-completed") {
-      // Test-only crash point: die after the completion is confirmed but before the ack.
-      await session?.publish.waitForConfirms().catch(() => {});
+      // Test-only crash point: die once the broker has the completion event, before the ack.
+      await flushEvents();
       Deno.kill(Deno.pid, "SIGKILL");
     }
     ack(delivery);
@@ -313,7 +320,9 @@ async function work(config: WorkerConfig): Promise<number> {
   async function setup(model: ChannelModel): Promise<void> {
     const publish = await model.createConfirmChannel();
     const consume = await model.createChannel();
-    for (const [channel, what] of [[consume, "consume"], [publish, "publish"]] as const) {
+    const events = await model.createChannel();
+    const channels = [[consume, "consume"], [publish, "publish"], [events, "events"]] as const;
+    for (const [channel, what] of channels) {
       channel.on(
         "error",
         (error: Error) =>
@@ -322,8 +331,8 @@ async function work(config: WorkerConfig): Promise<number> {
     }
     await declareTopology(publish, config.queue);
     await consume.prefetch(config.prefetch);
-    const current: Session = { model, consume, publish, delayQueues: new Map() };
-    for (const [channel, what] of [[consume, "consume"], [publish, "publish"]] as const) {
+    const current: Session = { model, consume, publish, events, delayQueues: new Map() };
+    for (const [channel, what] of channels) {
       channel.on("close", () => {
         if (session !== current) return;
         session = undefined;
@@ -395,7 +404,7 @@ async function work(config: WorkerConfig): Promise<number> {
     if (current?.consumerTag) await current.consume.cancel(current.consumerTag).catch(() => {});
     await Promise.allSettled([...running]);
     emit(workerEvent("worker.offline", config.name));
-    await session?.publish.waitForConfirms().catch(() => {});
+    await flushEvents();
     logger.info("Worker {name} stopped", { name: config.name });
   } finally {
     clearInterval(status);

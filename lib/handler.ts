@@ -45,6 +45,7 @@ export function sleepHandler(task: Task, context: TaskContext): Promise<void> {
 export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
+    if (ms <= 0) return resolve(); // A timer costs milliseconds: no-op tasks must not pay it.
     const onAbort = () => {
       clearTimeout(timer);
       reject(signal?.reason);
