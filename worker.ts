@@ -19,7 +19,7 @@ import {
 import { loadHandler, sleepHandler, type TaskHandler } from "./lib/handler.ts";
 import { log } from "./lib/log.ts";
 import { decodeTask, type Task } from "./lib/task.ts";
-import { deadQueue, declareDelayQueue, declareTopology } from "./lib/topology.ts";
+import { deadQueue, declareDelayQueue, declareTopology, DELIVERY_LIMIT } from "./lib/topology.ts";
 import { withProcessSpan } from "./lib/trace.ts";
 
 /** Longest wait between retries, whatever `--retry-delay` and the attempt number. */
@@ -150,6 +150,16 @@ async function work(config: WorkerConfig): Promise<number> {
       return;
     }
     const base = { taskId: task.id, seq: task.seq, attempt, redelivered };
+    const returns = message.properties.headers?.["x-delivery-count"];
+    if (typeof returns === "number" && returns >= DELIVERY_LIMIT) {
+      // Should this delivery end without an ack too, the broker would dead-letter the task with
+      // no event, and whoever waits for it would never hear: dead-letter it here, visibly.
+      const reason = `Delivered ${returns + 1} times without an ack: each run crashed its ` +
+        "worker or lost its connection";
+      logger.error("Task #{seq} {id} dead-lettered: {reason}", { ...base, id: task.id, reason });
+      await deadLetter(delivery, base, reason);
+      return;
+    }
     emit({ type: "task.started", worker: config.name, at: new Date().toISOString(), ...base });
     logger.info(
       "Started task #{seq} {id} (complexity {complexity}, attempt {attempt}{redelivered})",

@@ -90,8 +90,9 @@ export interface SubscribeOptions {
   /** Routing-key pattern of the events wanted. @default {"#"} */
   pattern?: string;
   /**
-   * Name of the subscription queue. A named queue outlives a dropped connection (the broker
-   * deletes it after a minute unused), so a reconnecting subscriber misses nothing.
+   * Name of the subscription queue. A named queue is durable and outlives a dropped connection
+   * or a broker restart (the broker deletes it after a minute unused), so a reconnecting
+   * subscriber misses nothing published while it was away.
    * @default {an exclusive server-named queue}
    */
   queueName?: string;
@@ -117,7 +118,9 @@ export async function subscribeEvents(
   await channel.assertExchange(exchange, "topic", { durable: true });
   const { queue: name } = options.queueName
     ? await channel.assertQueue(options.queueName, {
-      durable: false,
+      // Durable: a broker restart keeps it and its binding, so events published before this
+      // subscriber reconnects wait for it.
+      durable: true,
       arguments: { "x-expires": 60_000 },
     })
     : await channel.assertQueue("", { exclusive: true, autoDelete: true });

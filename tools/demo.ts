@@ -214,6 +214,8 @@ function narrate(event: TareasEvent): void {
       );
     case "worker.offline":
       return say(`${event.worker} offline`);
+    case "worker.status":
+      return;
     default:
       return say(`${event.worker} ${event.type} task #${event.seq}: ${event.reason ?? ""}`);
   }
