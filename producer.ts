@@ -82,17 +82,19 @@ async function produce(config: ProducerConfig): Promise<number> {
     }
   }
 
+  const completed = new Set<string>();
+  const dead = new Set<string>();
+  const showProgress = () =>
+    progress?.update({ done: new Set([...completed, ...dead]).size, failed: dead.size });
+
   function onEvent(event: TareasEvent): void {
+    if ("taskId" in event && !ids.has(event.taskId)) return; // Another producer's task.
     events.push(event);
-    if (event.type === "task.completed" || event.type === "task.dead") {
-      if (!ids.has(event.taskId)) return;
-      const summary = summarize(events, ids);
-      progress?.update({
-        done: summary.completed + summary.dead.length,
-        failed: summary.dead.length,
-      });
-      if (isFinished(summary)) finished.resolve();
-    }
+    if (event.type !== "task.completed" && event.type !== "task.dead") return;
+    (event.type === "task.completed" ? completed : dead).add(event.taskId);
+    if (completed.size + dead.size < ids.size) return;
+    showProgress();
+    if (isFinished(summarize(events, ids))) finished.resolve();
   }
 
   async function setup(model: ChannelModel): Promise<void> {
@@ -131,13 +133,7 @@ async function produce(config: ProducerConfig): Promise<number> {
 
   if (tasks.length === 0) finished.resolve();
 
-  const ticker = setInterval(() => {
-    const summary = summarize(events, ids);
-    progress?.update({
-      done: summary.completed + summary.dead.length,
-      failed: summary.dead.length,
-    });
-  }, 1000);
+  const ticker = setInterval(showProgress, 500);
   const timeout = config.timeoutMs > 0
     ? AbortSignal.timeout(config.timeoutMs)
     : new AbortController().signal;
@@ -159,8 +155,7 @@ async function produce(config: ProducerConfig): Promise<number> {
     clearInterval(ticker);
     progress?.finish();
   }
-  const runEvents = events.filter((e) => !("taskId" in e) || ids.has(e.taskId));
-  const timeline = buildTimeline(runEvents);
+  const timeline = buildTimeline(events);
   console.log(renderSummary(summarize(events, ids)));
   console.log(renderTimelineText(timeline, { color: Deno.stdout.isTerminal() }));
   if (config.timeline) {
