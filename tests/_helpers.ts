@@ -4,15 +4,24 @@
  * line or an event, or fails with a message saying what it awaited.
  * @module
  */
-import amqp, { type Channel, type ChannelModel } from "amqplib";
+import { Buffer } from "node:buffer";
+import amqp, {
+  type Channel,
+  type ChannelModel,
+  type ConfirmChannel,
+  type ConsumeMessage,
+  type Options,
+} from "amqplib";
 import { type Broker, findOrStartBroker } from "../lib/broker.ts";
 import {
   eventsExchange,
+  parseEvent,
   subscribeEvents,
   type TareasEvent,
   type TaskEvent,
 } from "../lib/events.ts";
-import { deadQueue, delayQueue } from "../lib/topology.ts";
+import { encodeTask, type Task } from "../lib/task.ts";
+import { deadQueue, declareTopology, delayQueue } from "../lib/topology.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -50,6 +59,7 @@ export class Child implements AsyncDisposable {
   #process: Deno.ChildProcess;
   #waiters: { test: (line: string) => boolean; resolve: (line: string) => void }[] = [];
   #reading: Promise<unknown>;
+  #exited = false;
 
   constructor(name: string, script: string, args: string[], env: Record<string, string> = {}) {
     this.name = name;
@@ -61,6 +71,7 @@ export class Child implements AsyncDisposable {
       stderr: "piped",
     }).spawn();
     this.status = this.#process.status;
+    this.status.then(() => this.#exited = true);
     this.#reading = Promise.all([
       this.#read(this.#process.stdout),
       this.#read(this.#process.stderr),
@@ -69,6 +80,11 @@ export class Child implements AsyncDisposable {
 
   get pid(): number {
     return this.#process.pid;
+  }
+
+  /** Whether the process is still running (false once its exit status is known). */
+  get running(): boolean {
+    return !this.#exited;
   }
 
   async #read(stream: ReadableStream<Uint8Array>): Promise<void> {
@@ -142,6 +158,25 @@ export async function run(
   return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
 }
 
+/** Options of {@linkcode Scenario.open}. */
+export interface ScenarioOptions {
+  /**
+   * Subscribe to the events through a durable queue named `<queue>.test-events`, so that events
+   * published while the test is disconnected (a broker restart) wait for
+   * {@linkcode Scenario.reconnect}.
+   * @default {false}
+   */
+  durableEvents?: boolean;
+}
+
+/** Messages consumed from one queue by {@linkcode Scenario.collect}. */
+export interface Collected {
+  /** Every message received so far (consumed: they are no longer in the queue). */
+  readonly messages: ConsumeMessage[];
+  /** Resolves once at least `count` messages have arrived, or fails after `ms` naming `what`. */
+  waitFor(count: number, what: string, ms?: number): Promise<ConsumeMessage[]>;
+}
+
 /** Everything one test needs on one fresh queue: events, workers, a channel, clean-up. */
 export class Scenario implements AsyncDisposable {
   readonly url: string;
@@ -154,23 +189,77 @@ export class Scenario implements AsyncDisposable {
   #channel: Channel;
   #waiters: { test: (event: TareasEvent) => boolean; resolve: (event: TareasEvent) => void }[] = [];
   #failed = true;
+  #stepFailed = false;
+  #durableEvents: boolean;
+  #confirm: Promise<ConfirmChannel> | undefined;
 
-  private constructor(url: string, queue: string, connection: ChannelModel, channel: Channel) {
+  private constructor(
+    url: string,
+    queue: string,
+    connection: ChannelModel,
+    channel: Channel,
+    durableEvents: boolean,
+  ) {
     this.url = url;
     this.queue = queue;
     this.#connection = connection;
     this.#channel = channel;
+    this.#durableEvents = durableEvents;
   }
 
   /** Connects, and subscribes to the events of a fresh queue before anything runs. */
-  static async open(url?: string): Promise<Scenario> {
+  static async open(url?: string, options: ScenarioOptions = {}): Promise<Scenario> {
     url ??= await brokerUrl();
+    const { connection, channel } = await Scenario.#connect(url);
+    const scenario = new Scenario(
+      url,
+      freshQueue(),
+      connection,
+      channel,
+      options.durableEvents ?? false,
+    );
+    await scenario.#subscribe();
+    return scenario;
+  }
+
+  static async #connect(url: string): Promise<{ connection: ChannelModel; channel: Channel }> {
     const connection = await amqp.connect(url);
+    // A broker crash makes the connection emit "error": without a listener it would throw.
+    connection.on("error", () => {});
     const channel = await connection.createChannel();
     channel.on("error", (error: Error) => console.error(`test channel: ${error.message}`));
-    const scenario = new Scenario(url, freshQueue(), connection, channel);
-    await subscribeEvents(channel, scenario.queue, (event) => scenario.#event(event));
-    return scenario;
+    return { connection, channel };
+  }
+
+  get #eventsQueue(): string {
+    return `${this.queue}.test-events`;
+  }
+
+  async #subscribe(): Promise<void> {
+    const onEvent = (event: TareasEvent) => this.#event(event);
+    if (!this.#durableEvents) return subscribeEvents(this.#channel, this.queue, onEvent);
+    const channel = this.#channel;
+    const exchange = eventsExchange(this.queue);
+    await channel.assertExchange(exchange, "topic", { durable: true });
+    await channel.assertQueue(this.#eventsQueue, { durable: true });
+    await channel.bindQueue(this.#eventsQueue, exchange, "#");
+    await channel.consume(this.#eventsQueue, (message) => {
+      const event = message && parseEvent(message.content);
+      if (event) onEvent(event);
+    }, { noAck: true });
+  }
+
+  /**
+   * Connects again after the broker restarted, and resumes the event subscription (with
+   * `durableEvents`, events published in between are not lost). Collected queues are not resumed.
+   */
+  async reconnect(): Promise<void> {
+    await this.#connection.close().catch(() => {});
+    const { connection, channel } = await Scenario.#connect(this.url);
+    this.#connection = connection;
+    this.#channel = channel;
+    this.#confirm = undefined;
+    await this.#subscribe();
   }
 
   /** A channel on the test's own connection, to inspect or feed the queue. */
@@ -185,6 +274,77 @@ export class Scenario implements AsyncDisposable {
       waiter.resolve(event);
       return false;
     });
+  }
+
+  /** Resolves with the first event from now on that matches (past events are ignored). */
+  waitForNextEvent<E extends TareasEvent = TareasEvent>(
+    test: (event: TareasEvent) => boolean,
+    what: string,
+    ms = 30_000,
+  ): Promise<E> {
+    const event = new Promise<TareasEvent>((resolve) => this.#waiters.push({ test, resolve }));
+    return within(event, ms, what) as Promise<E>;
+  }
+
+  /** Events of one task, in the order they arrived. */
+  taskEvents(taskId: string): TaskEvent[] {
+    return this.events.filter((e): e is TaskEvent => "taskId" in e && e.taskId === taskId);
+  }
+
+  /**
+   * Publishes a task, or a raw body, straight to the work queue (declaring the topology first)
+   * and waits for the broker's confirm.
+   */
+  async publish(body: Task | Buffer, options: Options.Publish = {}): Promise<void> {
+    this.#confirm ??= (async () => {
+      const channel = await this.#connection.createConfirmChannel();
+      channel.on("error", (error: Error) => console.error(`test publish: ${error.message}`));
+      await declareTopology(channel, this.queue);
+      return channel;
+    })();
+    const channel = await this.#confirm;
+    const content = Buffer.isBuffer(body) ? body : encodeTask(body);
+    const messageId = Buffer.isBuffer(body) ? undefined : body.id;
+    await new Promise<void>((resolve, reject) => {
+      channel.sendToQueue(
+        this.queue,
+        content,
+        { persistent: true, ...(messageId ? { messageId } : {}), ...options },
+        (error) => error ? reject(new Error(`Publish to ${this.queue} not confirmed`)) : resolve(),
+      );
+    });
+  }
+
+  /**
+   * Consumes every message of `queue` (the dead-letter queue by default) from now on, to wait on
+   * their arrival instead of polling. The queue is declared with the topology first.
+   */
+  async collect(queue = deadQueue(this.queue)): Promise<Collected> {
+    await declareTopology(this.#channel, this.queue);
+    const messages: ConsumeMessage[] = [];
+    let waiters: { count: number; resolve: () => void }[] = [];
+    await this.#channel.consume(queue, (message) => {
+      if (!message) return;
+      messages.push(message);
+      waiters = waiters.filter((waiter) => {
+        if (messages.length < waiter.count) return true;
+        waiter.resolve();
+        return false;
+      });
+    }, { noAck: true });
+    return {
+      messages,
+      waitFor: async (count, what, ms = 30_000) => {
+        if (messages.length < count) {
+          await within(
+            new Promise<void>((resolve) => waiters.push({ count, resolve })),
+            ms,
+            what,
+          );
+        }
+        return messages;
+      },
+    };
   }
 
   /** Resolves with the first event (past or future) that matches. */
@@ -210,17 +370,26 @@ export class Scenario implements AsyncDisposable {
     return this.events.filter((e): e is TaskEvent => e.type === "task.completed");
   }
 
+  /**
+   * Starts a worker on this queue without waiting for it (one whose first task kills it may die
+   * before its `worker.online` event leaves the process).
+   */
+  spawnWorker(name: string, args: string[] = [], env: Record<string, string> = {}): Child {
+    const child = new Child(name, "worker.ts", ["--queue", this.queue, "--name", name, ...args], {
+      AMQP_URL: this.url,
+      ...env,
+    });
+    this.children.push(child);
+    return child;
+  }
+
   /** Starts a worker on this queue and waits until it is consuming. */
   async startWorker(
     name: string,
     args: string[] = [],
     env: Record<string, string> = {},
   ): Promise<Child> {
-    const child = new Child(name, "worker.ts", ["--queue", this.queue, "--name", name, ...args], {
-      AMQP_URL: this.url,
-      ...env,
-    });
-    this.children.push(child);
+    const child = this.spawnWorker(name, args, env);
     const online = this.events.filter((e) => e.type === "worker.online" && e.worker === name)
       .length;
     await this.waitForEvent(
@@ -248,26 +417,47 @@ export class Scenario implements AsyncDisposable {
     return (await this.#channel.checkQueue(queue)).messageCount;
   }
 
+  /**
+   * Runs `fn` as a step of `t`. Once a step has failed the later ones are ignored (they depend on
+   * it), and {@linkcode Scenario.pass} no longer hides the children's output.
+   */
+  async step(t: Deno.TestContext, name: string, fn: () => unknown): Promise<boolean> {
+    const ok = await t.step({
+      name,
+      ignore: this.#stepFailed,
+      fn: async () => {
+        await fn();
+      },
+    });
+    if (!ok) this.#stepFailed = true;
+    return ok;
+  }
+
   /** Marks the scenario as passed, so disposal does not print the children's output. */
   pass(): void {
-    this.#failed = false;
+    if (!this.#stepFailed) this.#failed = false;
   }
 
   /** Kills the children and deletes the scenario's queues and exchange. */
   async [Symbol.asyncDispose](): Promise<void> {
     for (const child of this.children) await child[Symbol.asyncDispose]();
     if (this.#failed) { for (const child of this.children) console.error(child.output()); }
-    const channel = await this.#connection.createChannel();
-    for (
-      const name of [
-        this.queue,
-        deadQueue(this.queue),
-        ...this.retryDelays.map((d) => delayQueue(this.queue, d)),
-      ]
-    ) {
-      await channel.deleteQueue(name).catch(() => {});
+    try {
+      const channel = await this.#connection.createChannel();
+      for (
+        const name of [
+          this.queue,
+          deadQueue(this.queue),
+          ...this.retryDelays.map((d) => delayQueue(this.queue, d)),
+          ...(this.#durableEvents ? [this.#eventsQueue] : []),
+        ]
+      ) {
+        await channel.deleteQueue(name).catch(() => {});
+      }
+      await channel.deleteExchange(eventsExchange(this.queue)).catch(() => {});
+    } catch {
+      // The broker is gone (a private node already stopped): nothing left to delete.
     }
-    await channel.deleteExchange(eventsExchange(this.queue)).catch(() => {});
     await this.#connection.close().catch(() => {});
   }
 }
