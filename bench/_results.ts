@@ -1,0 +1,61 @@
+/**
+ * Result types shared by the runners and the report.
+ * @module
+ */
+
+/** One throughput run: N tasks through one system. */
+export interface ThroughputRun {
+  /** Tasks published. */
+  tasks: number;
+  /** Distinct tasks seen completed (acked). Equals `tasks` in a good run. */
+  completed: number;
+  /**
+   * Milliseconds from the publisher's first publish to the last task completed (acked). The
+   * consumers are idle and waiting when the publisher starts, so publishing and consuming overlap
+   * and the whole publish phase is inside the window; the publisher's start-up is not.
+   */
+  elapsedMs: number;
+  /** `completed / elapsedMs × 1000`. */
+  tasksPerSecond: number;
+  /** Milliseconds from the first publish until the publisher had all confirms, when known. */
+  publishMs?: number;
+  /** Milliseconds from the first publish to the first task started, when known. */
+  startLagMs?: number;
+}
+
+/** Shape of one throughput scenario. */
+export interface ThroughputShape {
+  /** How many consumer processes. */
+  consumers: number;
+  /** Prefetch of each consumer (BullMQ: concurrency). */
+  prefetch: number;
+  /** Concurrency of each of our workers. */
+  concurrency: number;
+}
+
+/** Options every throughput runner takes. */
+export interface ThroughputOptions extends ThroughputShape {
+  /** How many no-op tasks. */
+  tasks: number;
+  /** Give up after this long. @default {120 s + 20 ms per task} */
+  timeoutMs?: number;
+}
+
+/** Start-up time and idle memory of one process. */
+export interface StartupRun {
+  /** Milliseconds from spawn to the ready signal. */
+  startupMs: number;
+  /** Resident set size right after the ready signal, KiB. */
+  rssKiB: number;
+}
+
+/** One failover measurement. */
+export interface FailoverRun {
+  /** Milliseconds from the SIGKILL to the task starting on another worker. */
+  latencyMs: number;
+}
+
+/** Default completion timeout of a throughput run of `tasks` tasks. */
+export function throughputTimeoutMs(tasks: number): number {
+  return 120_000 + 20 * tasks;
+}
