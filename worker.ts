@@ -117,7 +117,12 @@ async function work(config: WorkerConfig): Promise<number> {
       logger.debug("Dropped the ack of a delivery from a closed channel: the broker requeued it");
       return;
     }
-    from.consume.ack(message);
+    try {
+      from.consume.ack(message);
+    } catch (error) {
+      // The channel closed a moment ago and its close event has not run yet: same as above.
+      logger.debug("Dropped an ack: {cause}", { cause: describe(error) });
+    }
   }
 
   function receive(delivery: Delivery): void {

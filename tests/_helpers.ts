@@ -400,6 +400,26 @@ export class Scenario implements AsyncDisposable {
     return child;
   }
 
+  /**
+   * Starts `producer.ts --wait` publishing `count` tasks of complexity `complexity` on this queue
+   * (through `url`, default the scenario's) and waits until all are confirmed.
+   */
+  async startWaitingProducer(
+    count: number,
+    complexity: number,
+    timeoutSeconds: number,
+    url = this.url,
+  ): Promise<Child> {
+    const producer = new Child("producer", "producer.ts", [
+      ...["--queue", this.queue, "--count", String(count), "--wait"],
+      ...["--min", String(complexity), "--max", String(complexity)],
+      ...["--timeout", String(timeoutSeconds)],
+    ], { AMQP_URL: url, LOG_LEVEL: "info" });
+    this.children.push(producer);
+    await producer.waitForLine(/all confirmed by the broker/);
+    return producer;
+  }
+
   /** Runs the producer on this queue to completion; fails the test unless it exits 0. */
   async produce(args: string[] = [], env: Record<string, string> = {}): Promise<string> {
     const result = await run("producer.ts", ["--queue", this.queue, ...args], {

@@ -72,21 +72,7 @@ Deno.test({
 
     let producer!: Child;
     await scenario.step(t, `produce --wait publishes ${TASKS} tasks, all confirmed`, async () => {
-      producer = new Child("producer", "producer.ts", [
-        "--queue",
-        scenario.queue,
-        "--count",
-        String(TASKS),
-        "--min",
-        "2",
-        "--max",
-        "2",
-        "--wait",
-        "--timeout",
-        "60",
-      ], { AMQP_URL: through(node.url, proxy.port) });
-      scenario.children.push(producer);
-      await producer.waitForLine(/all confirmed by the broker/);
+      producer = await scenario.startWaitingProducer(TASKS, 2, 60, through(node.url, proxy.port));
     });
 
     let killedAt = 0;

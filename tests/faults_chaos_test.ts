@@ -28,21 +28,7 @@ Deno.test({
     );
 
     await scenario.step(t, "produce --wait publishes three tasks", async () => {
-      producer = new Child("producer", "producer.ts", [
-        "--queue",
-        scenario.queue,
-        "--count",
-        "3",
-        "--min",
-        "1",
-        "--max",
-        "1",
-        "--wait",
-        "--timeout",
-        "60",
-      ], { AMQP_URL: scenario.url, LOG_LEVEL: "info" });
-      scenario.children.push(producer);
-      await producer.waitForLine(/all confirmed by the broker/);
+      producer = await scenario.startWaitingProducer(3, 1, 60);
     });
 
     let first!: TaskEvent;

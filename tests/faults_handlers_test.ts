@@ -174,21 +174,7 @@ Deno.test({
         t,
         "produce --wait publishes six tasks; #1 is the poison one",
         async () => {
-          producer = new Child("producer", "producer.ts", [
-            "--queue",
-            scenario.queue,
-            "--count",
-            "6",
-            "--min",
-            "1",
-            "--max",
-            "1",
-            "--wait",
-            "--timeout",
-            "20",
-          ], { AMQP_URL: scenario.url, LOG_LEVEL: "info" });
-          scenario.children.push(producer);
-          await producer.waitForLine(/all confirmed by the broker/);
+          producer = await scenario.startWaitingProducer(6, 1, 20);
         },
       );
 
