@@ -585,6 +585,14 @@ async function acceptsConnection(
 }
 
 /** The server script to run: `explicit` if it exists, else Debian's, else `rabbitmq-server` on PATH. */
+/**
+ * Whether a private node can be started here: `rabbitmq-server` is installed. Docker users may
+ * have a broker to connect to but nothing to start private nodes from.
+ */
+export async function canStartPrivateNode(): Promise<boolean> {
+  return await findServer(undefined) !== undefined;
+}
+
 async function findServer(explicit: string | undefined): Promise<string | undefined> {
   if (explicit !== undefined) return await isFile(explicit) ? explicit : undefined;
   if (await isFile(DEBIAN_SERVER_PATH)) return DEBIAN_SERVER_PATH;

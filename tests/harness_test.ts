@@ -5,7 +5,12 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import amqp, { type ChannelModel } from "amqplib";
-import { BrokerUnavailableError, findOrStartBroker, type PrivateNode } from "../lib/broker.ts";
+import {
+  BrokerUnavailableError,
+  canStartPrivateNode,
+  findOrStartBroker,
+  type PrivateNode,
+} from "../lib/broker.ts";
 import { redactUrl } from "../lib/config.ts";
 import { startProxy } from "./_proxy.ts";
 
@@ -110,14 +115,7 @@ Deno.test({
 });
 
 /** Docker users may have a broker but no local RabbitMQ install to start private nodes from. */
-const serverInstalled = await exists("/usr/lib/rabbitmq/bin/rabbitmq-server") ||
-  (Deno.env.get("PATH") ?? "").split(":").some((dir) => {
-    try {
-      return Deno.statSync(`${dir}/rabbitmq-server`).isFile;
-    } catch {
-      return false;
-    }
-  });
+const serverInstalled = await canStartPrivateNode();
 
 Deno.test({
   name: "a private node starts, survives a crash with its confirmed messages, and stops cleanly",
