@@ -53,3 +53,16 @@ Deno.test({
     scenario.pass();
   },
 });
+
+Deno.test({
+  name: "a task timeout not below the broker's 30-minute consumer timeout is warned about",
+  ...options,
+  async fn() {
+    await using scenario = await Scenario.open();
+    const worker = await scenario.startWorker("patient", ["--task-timeout", "1800"]);
+    await worker.waitForLine(/Task timeout 1800 s is not below the broker's 30-minute consumer/);
+    worker.kill("SIGTERM");
+    assert.equal((await worker.exit()).code, 0);
+    scenario.pass();
+  },
+});
