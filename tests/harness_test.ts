@@ -12,25 +12,8 @@ import {
   type PrivateNode,
 } from "../lib/broker.ts";
 import { redactUrl } from "../lib/config.ts";
+import { within } from "./_helpers.ts";
 import { startProxy } from "./_proxy.ts";
-
-/** Resolves or rejects like `promise`, or rejects after `ms` saying what was awaited. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)),
-          ms,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * Connects with amqplib. An `error` event is always followed by `close`, which carries the same
