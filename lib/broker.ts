@@ -14,6 +14,7 @@
  */
 
 import { DEFAULT_URL, redactUrl } from "./config.ts";
+import { TareasError } from "./errors.ts";
 
 /** Where Debian's package puts the server script that runs as the calling user. */
 const DEBIAN_SERVER_PATH = "/usr/lib/rabbitmq/bin/rabbitmq-server";
@@ -30,8 +31,8 @@ const CTL_DIST_PORTS = { min: 35672, max: 35682 };
 /** How many lines of the node's output and log an error message quotes. */
 const LOG_TAIL_LINES = 40;
 
-/** Thrown when no broker answers and none can be started. */
-export class BrokerUnavailableError extends Error {
+/** Thrown when no broker answers and none can be started: a set-up problem, exit code 2. */
+export class BrokerUnavailableError extends TareasError {
   override name = "BrokerUnavailableError";
   /** The broker URL that was probed, password redacted. */
   readonly url: string;
@@ -42,15 +43,21 @@ export class BrokerUnavailableError extends Error {
     super(
       `No RabbitMQ broker answers at ${redacted} and rabbitmq-server is not installed: ` +
         `run "docker compose up -d rabbitmq" or "sudo apt-get install rabbitmq-server"`,
+      2,
       options,
     );
     this.url = redacted;
   }
 }
 
-/** Thrown when a private node fails to start, or `rabbitmqctl` fails against it. */
-export class PrivateNodeError extends Error {
+/** Thrown when a private node fails to start, or `rabbitmqctl` fails against it: exit code 1. */
+export class PrivateNodeError extends TareasError {
   override name = "PrivateNodeError";
+
+  /** Creates the error; the message may quote the node's log over several lines. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 1, options);
+  }
 }
 
 /** Options for {@linkcode startPrivateNode}. */

@@ -77,9 +77,7 @@ async function demo(args: string[]): Promise<number> {
   }
   const queue = values.queue;
 
-  await using broker = await findOrStartBroker().catch((error: Error) => {
-    throw new TareasError(error.message, 2, { cause: error });
-  });
+  await using broker = await findOrStartBroker();
   say(
     `broker: ${redactUrl(broker.url)}${broker.node ? " (private node started for the demo)" : ""}`,
   );
