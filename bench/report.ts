@@ -73,14 +73,17 @@ export const THROUGHPUT_REASON = "per task our worker makes the broker and the C
   "than the floor's consumer does. Besides the delivery and the ack it publishes a task.started " +
   "and a task.completed event to the topic exchange <queue>.events (the benchmark's listener " +
   "also receives every task.completed); in a trial run without task.started the ratios rose by " +
-  "about 0.07 (a: 0.80×, b: 0.67×, c: 0.69×), so the events are about a third of the gap. The " +
-  "rest is CPU: the broker, the producer and the workers share 2 cores, and our worker spends " +
-  "more per task than a bare ack loop (validating the body, building the events, the trace span " +
-  "and the task timeout), although a V8 profile of scenario b shows it busy only about a third " +
-  "of the time. Fixed while profiling: TCP_NODELAY (without it every ack waited ~40 ms for a " +
-  "delayed TCP ACK: 20 tasks/s), events moved off the confirm channel, and no timer for " +
-  "zero-length work. Per-task info log lines cost a further ~40 % at prefetch 1 when stderr is a " +
-  "pipe, which is why the workers here run with LOG_LEVEL=warning (see the command line above)";
+  "about 0.07 (a: 0.80×, b: 0.67×, c: 0.69×). The broker, the producer and the workers share 2 " +
+  "cores, so the worker's own CPU counts too: over 10,000 no-op tasks at prefetch 1 our worker " +
+  "process spends about 210 µs of CPU per task against 100 µs for the bare consumer. Body " +
+  "validation, the trace span and the task timer cost about 10 µs together (micro-benchmarked); " +
+  "what remains is, by a V8 profile, mostly amqplib encoding the two event publishes and Deno's Node-compatible socket " +
+  "sending them, one write each. The events are the price of --wait, status, the timeline and " +
+  "the tests' view of the system. Fixed while profiling: TCP_NODELAY (without it every ack " +
+  "waited ~40 ms for a delayed TCP ACK: 20 tasks/s), events moved off the confirm channel, and " +
+  "no timer for zero-length work. Per-task info log lines cost a further ~40 % at prefetch 1 " +
+  "when stderr is a pipe, which is why the workers here run with LOG_LEVEL=warning (see the " +
+  "command line above)";
 
 /** Why BullMQ is faster, and what a user can trade. */
 export const BULLMQ_REASON = "BullMQ keeps jobs in a Redis that here keeps nothing on disk (no " +
