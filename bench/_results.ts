@@ -59,3 +59,32 @@ export interface FailoverRun {
 export function throughputTimeoutMs(tasks: number): number {
   return 120_000 + 20 * tasks;
 }
+
+/** What one consumer process reports at the end of a throughput run. */
+export interface ConsumerReport {
+  /** Tasks it completed. */
+  completed: number;
+  /** When it started its first task (epoch ms). */
+  first: number;
+  /** When it completed its last task (epoch ms). */
+  last: number;
+}
+
+/** Combines the consumers' reports of a run published from `publishedAt` and confirmed at `confirmedAt`. */
+export function throughputRun(
+  tasks: number,
+  times: { publishedAt: number; confirmedAt: number },
+  reports: readonly ConsumerReport[],
+): ThroughputRun {
+  const active = reports.filter((report) => report.completed > 0);
+  const completed = active.reduce((sum, report) => sum + report.completed, 0);
+  const elapsedMs = Math.max(...active.map((report) => report.last)) - times.publishedAt;
+  return {
+    tasks,
+    completed,
+    elapsedMs,
+    tasksPerSecond: completed / elapsedMs * 1000,
+    publishMs: times.confirmedAt - times.publishedAt,
+    startLagMs: Math.min(...active.map((report) => report.first)) - times.publishedAt,
+  };
+}

@@ -7,10 +7,12 @@ import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { type Child, readRssKiB, spawnDeno, stopAll } from "./_proc.ts";
 import {
+  type ConsumerReport,
   type FailoverRun,
   type StartupRun,
   type ThroughputOptions,
   type ThroughputRun,
+  throughputRun,
   throughputTimeoutMs,
 } from "./_results.ts";
 import { benchFile, nowMs, randomQueueName, redisUrl, withTimeout } from "./_util.ts";
@@ -67,7 +69,7 @@ export async function runBullmqThroughput(options: ThroughputOptions): Promise<T
     }
     children.push(...workers);
     await Promise.all(workers.map((w) => w.waitForReport("ready", READY_TIMEOUT_MS)));
-    const counts = new Map<Child, { completed: number; first: number; last: number }>();
+    const counts = new Map<Child, ConsumerReport>();
     const { promise: allDone, resolve: done } = Promise.withResolvers<void>();
     for (const worker of workers) {
       worker.onLine((line) => {
@@ -91,19 +93,10 @@ export async function runBullmqThroughput(options: ThroughputOptions): Promise<T
     const publishedAt = Number(publishing.fields[0]);
     const confirmed = await producer.waitForReport("confirmed", timeoutMs);
     await withTimeout(allDone, timeoutMs, `${options.tasks} BullMQ completions`);
-    const reports = [...counts.values()].filter((c) => c.completed > 0);
-    const completed = reports.reduce((sum, c) => sum + c.completed, 0);
-    const first = Math.min(...reports.map((c) => c.first));
-    const last = Math.max(...reports.map((c) => c.last));
-    const elapsedMs = last - publishedAt;
-    return {
-      tasks: options.tasks,
-      completed,
-      elapsedMs,
-      tasksPerSecond: completed / elapsedMs * 1000,
-      publishMs: Number(confirmed.fields[0]) - publishedAt,
-      startLagMs: first - publishedAt,
-    };
+    return throughputRun(options.tasks, {
+      publishedAt,
+      confirmedAt: Number(confirmed.fields[0]),
+    }, [...counts.values()]);
   } finally {
     await stopAll(children);
     await obliterate(queue);

@@ -10,6 +10,7 @@ import {
   type StartupRun,
   type ThroughputOptions,
   type ThroughputRun,
+  throughputRun,
   throughputTimeoutMs,
 } from "./_results.ts";
 import { amqpUrl, benchFile, randomQueueName } from "./_util.ts";
@@ -62,20 +63,14 @@ export async function runFloorThroughput(options: ThroughputOptions): Promise<Th
     const confirmed = await publisher.waitForReport("confirmed", timeoutMs);
     const consumers = children.slice(0, options.consumers);
     const dones = await Promise.all(consumers.map((c) => c.waitForReport("done", timeoutMs)));
-    const reports = dones.map((d) => d.fields.map(Number) as [number, number, number])
-      .filter(([acked]) => acked > 0);
-    const completed = reports.reduce((sum, [acked]) => sum + acked, 0);
-    const firstDelivery = Math.min(...reports.map(([, first]) => first));
-    const lastAck = Math.max(...reports.map(([, , last]) => last));
-    const elapsedMs = lastAck - publishedAt;
-    return {
-      tasks: options.tasks,
-      completed,
-      elapsedMs,
-      tasksPerSecond: completed / elapsedMs * 1000,
-      publishMs: Number(confirmed.fields[0]) - publishedAt,
-      startLagMs: firstDelivery - publishedAt,
-    };
+    return throughputRun(
+      options.tasks,
+      { publishedAt, confirmedAt: Number(confirmed.fields[0]) },
+      dones.map((d) => {
+        const [completed, first, last] = d.fields.map(Number) as [number, number, number];
+        return { completed, first, last };
+      }),
+    );
   } finally {
     await stopAll(children);
     await deleteAll(connection, { queues: [queue] });
