@@ -11,7 +11,7 @@ import { TareasError } from "./lib/errors.ts";
 import { subscribeEvents, type TareasEvent } from "./lib/events.ts";
 import { log } from "./lib/log.ts";
 import { Progress } from "./lib/progress.ts";
-import { isFinished, renderSummary, summarize } from "./lib/summary.ts";
+import { renderSummary, summarize } from "./lib/summary.ts";
 import { createTask, encodeTask, randomComplexity, type Task } from "./lib/task.ts";
 import { buildTimeline, renderTimelineSvg, renderTimelineText } from "./lib/timeline.ts";
 import { declareTopology } from "./lib/topology.ts";
@@ -82,19 +82,20 @@ async function produce(config: ProducerConfig): Promise<number> {
     }
   }
 
-  const completed = new Set<string>();
+  const done = new Set<string>(); // Completed or dead-lettered.
   const dead = new Set<string>();
-  const showProgress = () =>
-    progress?.update({ done: new Set([...completed, ...dead]).size, failed: dead.size });
+  const showProgress = () => progress?.update({ done: done.size, failed: dead.size });
 
   function onEvent(event: TareasEvent): void {
     if ("taskId" in event && !ids.has(event.taskId)) return; // Another producer's task.
     events.push(event);
     if (event.type !== "task.completed" && event.type !== "task.dead") return;
-    (event.type === "task.completed" ? completed : dead).add(event.taskId);
-    if (completed.size + dead.size < ids.size) return;
-    showProgress();
-    if (isFinished(summarize(events, ids))) finished.resolve();
+    done.add(event.taskId);
+    if (event.type === "task.dead") dead.add(event.taskId);
+    if (done.size === ids.size) {
+      showProgress();
+      finished.resolve();
+    }
   }
 
   async function setup(model: ChannelModel): Promise<void> {

@@ -59,12 +59,6 @@ export function summarize(
   return summary;
 }
 
-/** Whether every task of the run has completed or been dead-lettered. */
-export function isFinished(summary: RunSummary): boolean {
-  const dead = new Set(summary.dead.map((event) => event.taskId));
-  return summary.completed + dead.size >= summary.total;
-}
-
 /** Renders a summary as a few lines of text for a terminal. */
 export function renderSummary(summary: RunSummary): string {
   const lines = [`${summary.completed}/${summary.total} tasks completed`];
