@@ -215,6 +215,72 @@ export function parseProducerArgs(
   };
 }
 
+/** `deno task status` settings. */
+export interface StatusConfig extends CommonConfig {
+  /** Redraw every second (`--watch`). */
+  watch: boolean;
+  /** Print one snapshot as JSON (`--json`). */
+  json: boolean;
+}
+
+/** `deno task demo` settings. */
+export interface DemoConfig extends CommonConfig {
+  /** Workers to start (`--workers`). */
+  workers: number;
+  /** Tasks to publish (`--count`). */
+  count: number;
+  /** Seconds of work per unit of complexity (`--time-scale`). */
+  timeScale: number;
+  /** Write the timeline as SVG to this file (`--timeline`). */
+  timeline: string | undefined;
+}
+
+/** The demo's own queue, deleted before and after each run. */
+export const DEMO_QUEUE = "tareas_demo";
+
+/**
+ * Parses the status command's flags and environment.
+ *
+ * @throws {UsageError} on an unknown flag or a bad value.
+ */
+export function parseStatusArgs(
+  args: string[],
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): StatusConfig | "help" {
+  const values = parse(args, { watch: { type: "boolean" }, json: { type: "boolean" } });
+  if (values === "help") return values;
+  return { ...common(values, env), watch: values.watch === true, json: values.json === true };
+}
+
+/**
+ * Parses the demo's flags and environment.
+ *
+ * @throws {UsageError} on an unknown flag or a bad value.
+ */
+export function parseDemoArgs(
+  args: string[],
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): DemoConfig | "help" {
+  const values = parse(args, {
+    workers: { type: "string" },
+    count: { type: "string" },
+    "time-scale": { type: "string" },
+    timeline: { type: "string" },
+  });
+  if (values === "help") return values;
+  const timeScale = number(values, "time-scale", 1, 0, 10);
+  if (timeScale === 0) {
+    throw new UsageError(`Invalid --time-scale "0": the demo needs tasks that take some time`);
+  }
+  return {
+    ...common({ queue: DEMO_QUEUE, ...values }, env),
+    workers: integer(values, "workers", 3, 2, 20),
+    count: integer(values, "count", 10, 1, 1000),
+    timeScale,
+    timeline: str(values, "timeline"),
+  };
+}
+
 /**
  * Replaces the password of a URL with `***`, so it can be printed.
  *

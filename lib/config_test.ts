@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { DEFAULT_URL, parseProducerArgs, parseWorkerArgs, redactUrl } from "./config.ts";
+import {
+  DEFAULT_URL,
+  DEMO_QUEUE,
+  parseDemoArgs,
+  parseProducerArgs,
+  parseStatusArgs,
+  parseWorkerArgs,
+  redactUrl,
+} from "./config.ts";
 import { UsageError } from "./errors.ts";
 
 Deno.test("the defaults match the original scripts", () => {
@@ -68,4 +76,16 @@ Deno.test("URLs are printed without their password", () => {
   assert.equal(redactUrl("amqps://u:p%40ss@host/vhost"), "amqps://u:***@host/vhost");
   assert.equal(redactUrl("amqp://host:5672"), "amqp://host:5672");
   assert.equal(redactUrl("amqp://u:se:cret@ho st"), "amqp://u:***@ho st");
+});
+
+Deno.test("status and demo flags share the same parsing and checks", () => {
+  const status = parseStatusArgs(["--json", "--queue", "q"], {});
+  assert.ok(status !== "help");
+  assert.deepEqual([status.queue, status.json, status.watch], ["q", true, false]);
+  const demo = parseDemoArgs([], {});
+  assert.ok(demo !== "help");
+  assert.deepEqual([demo.queue, demo.workers, demo.count, demo.timeScale], [DEMO_QUEUE, 3, 10, 1]);
+  assert.throws(() => parseDemoArgs(["--workers", "1"], {}), /Invalid --workers "1"/);
+  assert.throws(() => parseDemoArgs(["--time-scale", "0"], {}), /needs tasks that take some time/);
+  assert.throws(() => parseStatusArgs([], { AMQP_URL: "redis://x" }), /Invalid AMQP_URL/);
 });

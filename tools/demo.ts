@@ -4,11 +4,11 @@
  * every task is done, prints who did what, and stops the other workers gracefully.
  * @module
  */
-import { parseArgs } from "node:util";
 import amqp from "amqplib";
 import { findOrStartBroker } from "../lib/broker.ts";
-import { redactUrl } from "../lib/config.ts";
-import { TareasError, UsageError } from "../lib/errors.ts";
+import { runMain } from "../lib/cli.ts";
+import { type DemoConfig, parseDemoArgs, redactUrl } from "../lib/config.ts";
+import { TareasError } from "../lib/errors.ts";
 import { eventsExchange, subscribeEvents, type TareasEvent } from "../lib/events.ts";
 import { renderSummary, summarize } from "../lib/summary.ts";
 import { buildTimeline, renderTimelineSvg, renderTimelineText } from "../lib/timeline.ts";
@@ -29,6 +29,7 @@ Flags:
   --count N            tasks to publish (default 10)
   --time-scale F       seconds of work per unit of complexity (default 1)
   --timeline FILE.svg  also write the timeline as an SVG picture
+  --heartbeat S        AMQP heartbeat of the workers in seconds (default 15)
   -h, --help           show this help
 
 Exit codes: 0 every task completed once the worker was killed; 1 the story did not complete;
@@ -40,44 +41,9 @@ Examples:
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
-async function demo(args: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        queue: { type: "string", default: "tareas_demo" },
-        workers: { type: "string", default: "3" },
-        count: { type: "string", default: "10" },
-        "time-scale": { type: "string", default: "1" },
-        timeline: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError(`${String((error as Error).message).split("\n")[0]}; see --help`);
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  const workers = Number(values.workers);
-  const count = Number(values.count);
-  const timeScale = Number(values["time-scale"]);
-  if (!Number.isInteger(workers) || workers < 2 || workers > 20) {
-    throw new UsageError(`Invalid --workers "${values.workers}": expected 2 to 20`);
-  }
-  if (!Number.isInteger(count) || count < 1 || count > 1000) {
-    throw new UsageError(`Invalid --count "${values.count}": expected 1 to 1000`);
-  }
-  if (!(timeScale > 0 && timeScale <= 10)) {
-    throw new UsageError(
-      `Invalid --time-scale "${values["time-scale"]}": expected more than 0, up to 10`,
-    );
-  }
-  const queue = values.queue;
-
-  await using broker = await findOrStartBroker();
+async function demo(config: DemoConfig): Promise<number> {
+  const { queue, workers, count, timeScale } = config;
+  await using broker = await findOrStartBroker({ url: config.url });
   say(
     `broker: ${redactUrl(broker.url)}${broker.node ? " (private node started for the demo)" : ""}`,
   );
@@ -131,7 +97,13 @@ async function demo(args: string[]): Promise<number> {
   try {
     for (let i = 1; i <= workers; i++) {
       const name = `worker-${i}`;
-      children.set(name, spawn("worker.ts", ["--name", name, "--time-scale", String(timeScale)]));
+      children.set(
+        name,
+        spawn("worker.ts", [
+          ...["--name", name, "--time-scale", String(timeScale)],
+          ...["--heartbeat", String(config.heartbeat)],
+        ]),
+      );
     }
     await until(
       () =>
@@ -178,12 +150,12 @@ async function demo(args: string[]): Promise<number> {
   console.log(renderSummary(summary));
   console.log("");
   console.log(renderTimelineText(timeline, { color: Deno.stdout.isTerminal() }));
-  if (values.timeline) {
+  if (config.timeline) {
     await Deno.writeTextFile(
-      values.timeline,
+      config.timeline,
       renderTimelineSvg(timeline, { title: "tareas demo" }),
     );
-    say(`timeline written to ${values.timeline}`);
+    say(`timeline written to ${config.timeline}`);
   }
   const ok = summary.completed === count && summary.duplicates.length === 0 &&
     summary.redelivered.length > 0;
@@ -224,13 +196,10 @@ function say(line: string): void {
 }
 
 if (import.meta.main) {
-  let code: number;
-  try {
-    code = await demo(Deno.args);
-  } catch (error) {
-    if (!(error instanceof TareasError)) throw error;
-    console.error(`demo: ${error.message}`);
-    code = error.exitCode;
-  }
-  Deno.exit(code);
+  await runMain("demo", {
+    parse: () => parseDemoArgs(Deno.args),
+    help: HELP,
+    run: demo,
+    logLevel: "warning",
+  });
 }

@@ -4,10 +4,14 @@
  * their tasks in hand and their completion rate from the `worker.status` events they publish.
  * @module
  */
-import { parseArgs } from "node:util";
 import type { Channel } from "amqplib";
 import { runMain } from "../lib/cli.ts";
-import { DEFAULT_URL, ENVIRONMENT_HELP, EXIT_CODES_HELP } from "../lib/config.ts";
+import {
+  ENVIRONMENT_HELP,
+  EXIT_CODES_HELP,
+  parseStatusArgs,
+  type StatusConfig,
+} from "../lib/config.ts";
 import { openConnection } from "../lib/connection.ts";
 import { UsageError } from "../lib/errors.ts";
 import { STATUS_INTERVAL_MS, subscribeEvents, type WorkerEvent } from "../lib/events.ts";
@@ -25,6 +29,7 @@ snapshot listens for ${(STATUS_INTERVAL_MS * 1.5) / 1000} s first. Declares noth
 
 Flags:
   --queue NAME   queue to show (default ${DEFAULT_QUEUE})
+  --heartbeat S  AMQP heartbeat in seconds, 0 disables (default 15)
   --watch        redraw every second until interrupted
   --json         print one snapshot as JSON
   -h, --help     show this help
@@ -62,14 +67,13 @@ export interface StatusSnapshot {
   }[];
 }
 
-async function status(args: string[]): Promise<number> {
-  const { values } = parseFlags(args);
-  const queue = values.queue ?? DEFAULT_QUEUE;
-  const url = Deno.env.get("AMQP_URL") || DEFAULT_URL;
+async function status(config: StatusConfig): Promise<number> {
+  const { queue } = config;
   const workers = new Map<string, WorkerEvent>();
   let channel: Channel | undefined;
   await using _connection = await openConnection({
-    url,
+    url: config.url,
+    heartbeat: config.heartbeat,
     name: "tareas status",
     setup: async (model) => {
       const events = await model.createChannel();
@@ -119,11 +123,11 @@ async function status(args: string[]): Promise<number> {
   };
   // Every live worker reports within one interval: listen that long before the first snapshot.
   await new Promise((resolve) => setTimeout(resolve, STATUS_INTERVAL_MS * 1.5));
-  if (values.json) {
+  if (config.json) {
     console.log(JSON.stringify(await snapshot(), null, 2));
     return 0;
   }
-  if (!values.watch) {
+  if (!config.watch) {
     console.log(render(await snapshot()));
     return 0;
   }
@@ -171,25 +175,9 @@ export function render(snapshot: StatusSnapshot): string {
   return lines.join("\n");
 }
 
-function parseFlags(args: string[]) {
-  try {
-    return parseArgs({
-      args,
-      options: {
-        queue: { type: "string" },
-        watch: { type: "boolean" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message.split("\n")[0]}; see --help`);
-  }
-}
-
 if (import.meta.main) {
   await runMain("status", {
-    parse: () => parseFlags(Deno.args).values.help ? "help" : Deno.args,
+    parse: () => parseStatusArgs(Deno.args),
     help: HELP,
     run: status,
     logLevel: "warning",
