@@ -153,7 +153,7 @@ async function status(config: StatusConfig): Promise<number> {
 }
 
 /** Renders a snapshot as a screen of text. */
-export function render(snapshot: StatusSnapshot): string {
+function render(snapshot: StatusSnapshot): string {
   const lines = [
     `queue ${snapshot.queue}   ${snapshot.at}`,
     `  ready ${snapshot.ready}   unacked ${snapshot.unacked}   consumers ${snapshot.consumers}   ` +
