@@ -63,12 +63,16 @@ async function gitCommit(): Promise<string | undefined> {
 }
 
 async function pinnedPackages(): Promise<Record<string, string>> {
-  const config = JSON.parse(await readOr(`${REPO_ROOT}deno.json`, "{}")) as {
-    imports?: Record<string, string>;
-  };
+  const imports: Record<string, string> = {};
+  for (const file of ["deno.json", "bench/deno.json"]) {
+    const config = JSON.parse(await readOr(`${REPO_ROOT}${file}`, "{}")) as {
+      imports?: Record<string, string>;
+    };
+    Object.assign(imports, config.imports);
+  }
   const out: Record<string, string> = {};
   for (const name of ["amqplib", "bullmq", "ioredis"]) {
-    const spec = config.imports?.[name];
+    const spec = imports[name];
     if (spec) out[name] = spec.replace(/^npm:/, "");
   }
   return out;

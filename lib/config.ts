@@ -6,9 +6,7 @@
 import { parseArgs } from "node:util";
 import { UsageError } from "./errors.ts";
 import { DEFAULT_QUEUE } from "./topology.ts";
-
-/** Broker URL used when `AMQP_URL` is not set. */
-export const DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672";
+import { DEFAULT_URL, redactUrl } from "./url.ts";
 
 /** Settings both entry points share. */
 export interface CommonConfig {
@@ -279,24 +277,6 @@ export function parseDemoArgs(
     timeScale,
     timeline: str(values, "timeline"),
   };
-}
-
-/**
- * Replaces the password of a URL with `***`, so it can be printed.
- *
- * @example
- * ```ts
- * redactUrl("amqp://guest:secret@host:5672"); // "amqp://guest:***@host:5672"
- * ```
- */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.href.replace(/\/$/, "");
-  } catch {
-    return url.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@");
-  }
 }
 
 type Values = Record<string, string | boolean | undefined>;

@@ -1,14 +1,13 @@
 import assert from "node:assert/strict";
 import {
-  DEFAULT_URL,
   DEMO_QUEUE,
   parseDemoArgs,
   parseProducerArgs,
   parseStatusArgs,
   parseWorkerArgs,
-  redactUrl,
 } from "./config.ts";
 import { UsageError } from "./errors.ts";
+import { DEFAULT_URL, redactUrl } from "./url.ts";
 
 Deno.test("the defaults match the original scripts", () => {
   const worker = parseWorkerArgs([], {});

@@ -4,7 +4,7 @@
  * @module
  */
 import amqp, { type ChannelModel } from "amqplib";
-import { redactUrl } from "./config.ts";
+import { redactUrl } from "./url.ts";
 import { BrokerUnreachableError, ConfigError } from "./errors.ts";
 import { log } from "./log.ts";
 

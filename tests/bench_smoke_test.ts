@@ -9,7 +9,7 @@ import { parseBenchArgs } from "../bench/main.ts";
 import { renderReport } from "../bench/report.ts";
 import { quantile, summarize } from "../bench/_stats.ts";
 import { runSuite, SYSTEMS } from "../bench/suite.ts";
-import { brokerUrl } from "./_helpers.ts";
+import { brokerUrl } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { freshQueue, run } from "./_helpers.ts";
+import { freshQueue, run } from "../testing/scenario.ts";
 
 Deno.test({
   name: "deno task demo tells the whole story and exits 0",

@@ -4,11 +4,11 @@
  * themselves; no confirmed task is lost.
  */
 import assert from "node:assert/strict";
-import { canStartPrivateNode, startPrivateNode } from "../lib/broker.ts";
+import { canStartPrivateNode, startPrivateNode } from "../testing/broker.ts";
 import type { TareasEvent, TaskEvent } from "../lib/events.ts";
 import { createTask } from "../lib/task.ts";
-import { Child, Scenario, within } from "./_helpers.ts";
-import { startProxy } from "./_proxy.ts";
+import { Child, Scenario, within } from "../testing/scenario.ts";
+import { startProxy } from "../testing/proxy.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };
 

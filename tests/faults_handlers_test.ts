@@ -8,7 +8,7 @@ import type { ConsumeMessage } from "amqplib";
 import type { TaskEvent } from "../lib/events.ts";
 import { createTask, type Task } from "../lib/task.ts";
 import { DELIVERY_LIMIT } from "../lib/topology.ts";
-import { Child, Scenario } from "./_helpers.ts";
+import { Child, Scenario } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { TaskEvent } from "../lib/events.ts";
-import { Scenario } from "./_helpers.ts";
+import { Scenario } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };
 

@@ -10,10 +10,10 @@ import {
   canStartPrivateNode,
   findOrStartBroker,
   type PrivateNode,
-} from "../lib/broker.ts";
-import { redactUrl } from "../lib/config.ts";
-import { within } from "./_helpers.ts";
-import { startProxy } from "./_proxy.ts";
+} from "../testing/broker.ts";
+import { redactUrl } from "../lib/url.ts";
+import { within } from "../testing/scenario.ts";
+import { startProxy } from "../testing/proxy.ts";
 
 /**
  * Connects with amqplib. An `error` event is always followed by `close`, which carries the same

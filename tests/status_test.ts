@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { StatusSnapshot } from "../tools/status.ts";
-import { run, Scenario } from "./_helpers.ts";
+import { run, Scenario } from "../testing/scenario.ts";
 
 Deno.test({
   name: "status --json reports ready, unacked, consumers, dead-lettered and the workers",

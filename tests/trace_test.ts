@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Scenario, within } from "./_helpers.ts";
+import { Scenario, within } from "../testing/scenario.ts";
 
 interface ExportedSpan {
   name: string;

@@ -5,9 +5,10 @@
  * @module
  */
 import amqp from "amqplib";
-import { findOrStartBroker } from "../lib/broker.ts";
+import { findOrStartBroker } from "../testing/broker.ts";
 import { runMain } from "../lib/cli.ts";
-import { type DemoConfig, parseDemoArgs, redactUrl } from "../lib/config.ts";
+import { type DemoConfig, parseDemoArgs } from "../lib/config.ts";
+import { redactUrl } from "../lib/url.ts";
 import { TareasError } from "../lib/errors.ts";
 import { eventsExchange, subscribeEvents, type TareasEvent } from "../lib/events.ts";
 import { renderSummary, summarize } from "../lib/summary.ts";

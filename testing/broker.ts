@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts
- * import { findOrStartBroker } from "./lib/broker.ts";
+ * import { findOrStartBroker } from "./testing/broker.ts";
  *
  * await using broker = await findOrStartBroker();
  * console.log(`Using ${broker.url}`);
@@ -13,8 +13,8 @@
  * @module
  */
 
-import { DEFAULT_URL, redactUrl } from "./config.ts";
-import { TareasError } from "./errors.ts";
+import { TareasError } from "../lib/errors.ts";
+import { DEFAULT_URL, redactUrl } from "../lib/url.ts";
 
 /** Where Debian's package puts the server script that runs as the calling user. */
 const DEBIAN_SERVER_PATH = "/usr/lib/rabbitmq/bin/rabbitmq-server";
@@ -116,7 +116,7 @@ export interface KillOptions {
 
 /** A broker to connect to; `close()` stops it only if this process started it. */
 export interface Broker extends AsyncDisposable {
-  /** The AMQP URL, credentials included: print it through `redactUrl` from `lib/config.ts`. */
+  /** The AMQP URL, credentials included: print it through `redactUrl` from `lib/url.ts`. */
   readonly url: string;
   /** The private node when one was started, `undefined` when an existing broker answered. */
   readonly node: PrivateNode | undefined;

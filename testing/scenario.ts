@@ -12,7 +12,7 @@ import amqp, {
   type ConsumeMessage,
   type Options,
 } from "amqplib";
-import { type Broker, findOrStartBroker } from "../lib/broker.ts";
+import { type Broker, findOrStartBroker } from "./broker.ts";
 import {
   eventsExchange,
   parseEvent,
