@@ -1,160 +1,84 @@
 /**
- * The producer: publishes tasks as persistent messages through a confirm channel and exits 0 only
- * once the broker has confirmed every one. Run `deno task produce --help` for flags.
+ * `deno task produce`: the producer's command line over the library (`lib/producer.ts`): random
+ * tasks of the original story or JSON Lines from standard input, and with `--wait` the run
+ * watched to its end. Run `deno task produce --help` for flags.
  * @module
  */
-import type { ChannelModel, ConfirmChannel } from "amqplib";
 import { runMain } from "./lib/cli.ts";
 import { parseProducerArgs, PRODUCER_HELP, type ProducerConfig } from "./lib/config.ts";
-import { describe, openConnection } from "./lib/connection.ts";
-import { TareasError } from "./lib/errors.ts";
-import { subscribeEvents, type TareasEvent } from "./lib/events.ts";
+import { TareasError, UsageError } from "./lib/errors.ts";
+import type { TareasEvent } from "./lib/events.ts";
 import { log } from "./lib/log.ts";
+import { createProducer, type Producer } from "./lib/producer.ts";
 import { Progress } from "./lib/progress.ts";
 import { renderSummary, summarize } from "./lib/summary.ts";
-import { createTask, encodeTask, randomComplexity, type Task } from "./lib/task.ts";
+import { randomComplexity } from "./lib/task.ts";
 import { buildTimeline, renderTimelineSvg, renderTimelineText } from "./lib/timeline.ts";
-import { declareTopology } from "./lib/topology.ts";
-import { startPublishSpan } from "./lib/trace.ts";
+import { watchEvents } from "./lib/watch.ts";
+
+/** Tasks handed to the library at once: bounds the memory of a large run. */
+const CHUNK = 10_000;
 
 /** Publishes the tasks, and with `--wait` watches them complete; resolves with the exit code. */
 async function produce(config: ProducerConfig): Promise<number> {
   const logger = log("producer");
-  const tasks = Array.from(
-    { length: config.count },
-    (_, i) => createTask(i + 1, randomComplexity(config.min, config.max)),
-  );
-  const ids = new Set(tasks.map((task) => task.id));
-  const unconfirmed = new Map(tasks.map((task) => [task.id, task]));
-  const spans = new Map(tasks.map((task) => [task.id, startPublishSpan(config.queue, task)]));
-  const confirmed = Promise.withResolvers<void>();
-  if (unconfirmed.size === 0) confirmed.resolve();
-
+  const ids = new Set<string>();
   const events: TareasEvent[] = [];
-  const finished = Promise.withResolvers<void>();
-  const encoder = new TextEncoder();
-  const progress = config.wait
-    ? new Progress({
-      total: tasks.length,
-      isTty: Deno.stdout.isTerminal(),
-      write: (text) => Deno.stdout.writeSync(encoder.encode(text)),
-    })
-    : undefined;
-  const watchQueue = `${config.queue}.watch.${crypto.randomUUID()}`;
-  let channel: ConfirmChannel | undefined;
-
-  /** Publishes every task not confirmed yet; after a reconnect, again on the new channel. */
-  async function publishAll(publish: ConfirmChannel): Promise<void> {
-    for (const task of [...unconfirmed.values()]) {
-      if (channel !== publish) return; // The connection dropped: the next setup takes over.
-      if (!unconfirmed.has(task.id)) continue;
-      let buffered: boolean;
-      try {
-        buffered = publish.sendToQueue(config.queue, encodeTask(task), {
-          persistent: true,
-          messageId: task.id,
-          contentType: "application/json",
-          timestamp: Math.floor(Date.now() / 1000),
-          headers: { traceparent: spans.get(task.id)!.traceparent },
-        }, (error) => onConfirm(publish, task, error));
-      } catch {
-        return; // Channel closed: the next setup publishes what is still unconfirmed.
-      }
-      if (!buffered) {
-        await new Promise((resolve) => {
-          publish.once("drain", resolve);
-          publish.once("close", resolve);
-        });
-      }
-    }
-  }
-
-  function onConfirm(publish: ConfirmChannel, task: Task, error: unknown): void {
-    if (!error) {
-      unconfirmed.delete(task.id);
-      spans.get(task.id)!.span.end();
-      if (unconfirmed.size === 0) confirmed.resolve();
-    } else if (channel === publish) {
-      // Refused by a live broker (not a dropped channel): report it rather than loop.
-      confirmed.reject(
-        new TareasError(`The broker refused task #${task.seq} ${task.id} (basic.nack)`, 1),
-      );
-    }
-  }
-
-  const done = new Set<string>(); // Completed or dead-lettered.
+  const finished = new Set<string>(); // Completed or dead-lettered.
   const dead = new Set<string>();
-  const showProgress = () => progress?.update({ done: done.size, failed: dead.size });
-
-  function onEvent(event: TareasEvent): void {
+  const allFinished = Promise.withResolvers<void>();
+  const onEvent = (event: TareasEvent) => {
     if ("taskId" in event && !ids.has(event.taskId)) return; // Another producer's task.
     events.push(event);
     if (event.type !== "task.completed" && event.type !== "task.dead") return;
-    done.add(event.taskId);
+    finished.add(event.taskId);
     if (event.type === "task.dead") dead.add(event.taskId);
-    if (done.size === ids.size) {
-      showProgress();
-      finished.resolve();
-    }
-  }
-
-  async function setup(model: ChannelModel): Promise<void> {
-    const publish = await model.createConfirmChannel();
-    publish.on(
-      "error",
-      (error: Error) => logger.debug("Publish channel failed: {cause}", { cause: describe(error) }),
-    );
-    await declareTopology(publish, config.queue);
-    if (config.wait) {
-      const watch = await model.createChannel();
-      watch.on("error", () => {});
-      await subscribeEvents(watch, config.queue, onEvent, { queueName: watchQueue });
-    }
-    channel = publish;
-    if (unconfirmed.size < tasks.length) {
-      logger.info("Publishing again the {count} unconfirmed task(s)", { count: unconfirmed.size });
-    }
-    publishAll(publish).catch((error) => confirmed.reject(error));
-  }
-
-  await using connection = await openConnection({
-    url: config.url,
-    heartbeat: config.heartbeat,
-    name: "tareas producer",
-    setup,
+    if (finished.size === ids.size) allFinished.resolve();
+  };
+  const { url, queue, heartbeat } = config;
+  // Subscribed before the first publish, so no completion can be missed.
+  await using watch = config.wait ? await watchEvents({ url, queue, heartbeat, onEvent }) : null;
+  await using producer = await createProducer({ url, queue, heartbeat });
+  logger.info("Publishing {count} task(s) to {queue}", {
+    count: config.stdin ? "the standard input's" : config.count,
+    queue,
   });
   const started = performance.now();
-  await Promise.race([confirmed.promise, connection.failed]);
+  if (config.stdin) await publishLines(producer, ids);
+  else await publishRandom(producer, config, ids);
   logger.info("Published {count} task(s) to {queue}, all confirmed by the broker in {ms} ms", {
-    count: tasks.length,
-    queue: config.queue,
+    count: ids.size,
+    queue,
     ms: Math.round(performance.now() - started),
   });
-  if (!config.wait) return 0;
+  if (watch === null) return 0;
 
-  if (tasks.length === 0) finished.resolve();
-
-  const ticker = setInterval(showProgress, 500);
-  const timeout = config.timeoutMs > 0
-    ? AbortSignal.timeout(config.timeoutMs)
-    : new AbortController().signal;
+  if (finished.size === ids.size) allFinished.resolve();
+  const progress = new Progress({
+    total: ids.size,
+    isTty: Deno.stdout.isTerminal(),
+    write: (text) => Deno.stdout.writeSync(new TextEncoder().encode(text)),
+  });
+  const show = () => progress.update({ done: finished.size, failed: dead.size });
+  const ticker = setInterval(show, 500);
+  const timeout = config.timeoutMs > 0 ? AbortSignal.timeout(config.timeoutMs) : undefined;
   const timedOut = new Promise<never>((_, reject) =>
-    timeout.addEventListener("abort", () => {
-      const summary = summarize(events, ids);
+    timeout?.addEventListener("abort", () => {
+      const { completed } = summarize(events, ids);
       reject(
         new TareasError(
-          `Timed out after ${config.timeoutMs / 1000} s: ${summary.completed}/${tasks.length} ` +
-            `tasks completed`,
+          `Timed out after ${config.timeoutMs / 1000} s: ${completed}/${ids.size} tasks completed`,
           1,
         ),
       );
     })
   );
   try {
-    await Promise.race([finished.promise, connection.failed, timedOut]);
+    await Promise.race([allFinished.promise, watch.failed, timedOut]);
   } finally {
     clearInterval(ticker);
-    progress?.finish();
+    show();
+    progress.finish();
   }
   const timeline = buildTimeline(events);
   console.log(renderSummary(summarize(events, ids)));
@@ -164,6 +88,62 @@ async function produce(config: ProducerConfig): Promise<number> {
     logger.info("Timeline written to {file}", { file: config.timeline });
   }
   return 0;
+}
+
+/** The original story: `--count` tasks with a random complexity each, and no payload. */
+async function publishRandom(producer: Producer, config: ProducerConfig, ids: Set<string>) {
+  for (let first = 0; first < config.count; first += CHUNK) {
+    const size = Math.min(CHUNK, config.count - first);
+    const tasks = await producer.enqueueMany(Array.from({ length: size }, () => null), {
+      options: (_, i) => ({
+        seq: first + i + 1,
+        complexity: randomComplexity(config.min, config.max),
+      }),
+    });
+    for (const task of tasks) ids.add(task.id);
+  }
+}
+
+/** One task per line of standard input, the line's JSON value being its payload. */
+async function publishLines(producer: Producer, ids: Set<string>) {
+  let chunk: unknown[] = [];
+  const flush = async () => {
+    const first = ids.size;
+    const tasks = await producer.enqueueMany(chunk, {
+      options: (_, i) => ({ seq: first + i + 1 }),
+    });
+    for (const task of tasks) ids.add(task.id);
+    chunk = [];
+  };
+  let number = 0;
+  for await (const line of lines(Deno.stdin.readable)) {
+    number++;
+    if (line.trim() === "") continue;
+    let payload: unknown;
+    try {
+      payload = JSON.parse(line);
+    } catch (error) {
+      await flush();
+      throw new UsageError(
+        `Line ${number} of standard input is not JSON (${(error as Error).message}); ` +
+          `${ids.size} task(s) before it were published and confirmed`,
+      );
+    }
+    chunk.push(payload);
+    if (chunk.length >= CHUNK) await flush();
+  }
+  await flush();
+}
+
+/** The lines of a byte stream, decoded as UTF-8. */
+async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let rest = "";
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    const parts = (rest + text).split("\n");
+    rest = parts.pop()!;
+    yield* parts;
+  }
+  if (rest !== "") yield rest;
 }
 
 if (import.meta.main) {

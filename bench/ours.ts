@@ -6,7 +6,7 @@
  */
 import type { ChannelModel } from "amqplib";
 import { eventsExchange } from "../lib/events.ts";
-import { createTask, encodeTask } from "../lib/task.ts";
+import { createTask, encodeTask, taskProperties } from "../lib/task.ts";
 import { deadQueue, declareTopology, DELIVERY_LIMIT } from "../lib/topology.ts";
 import { connect, deleteAll, EventTap, type TappedEvent } from "./_amqp.ts";
 import { type Child, readRssKiB, spawnDeno, stopAll } from "./_proc.ts";
@@ -120,12 +120,8 @@ class Fixture {
   async publishTask(complexity: number): Promise<string> {
     const channel = await this.#connection.createConfirmChannel();
     try {
-      const task = createTask(1, complexity);
-      channel.sendToQueue(this.queue, encodeTask(task), {
-        persistent: true,
-        messageId: task.id,
-        contentType: "application/json",
-      });
+      const task = createTask(null, { seq: 1, complexity });
+      channel.sendToQueue(this.queue, encodeTask(task), taskProperties(task));
       await channel.waitForConfirms();
       return task.id;
     } finally {

@@ -41,3 +41,25 @@ export async function runMain<C>(
   }
   Deno.exit(code);
 }
+
+/** What {@linkcode onStopSignals} installed; `remove()` uninstalls it. */
+export interface StopSignals {
+  /** Removes the signal listeners. */
+  remove(): void;
+}
+
+/**
+ * Listens for SIGINT and SIGTERM: the first calls `graceful` (finish what is in hand), a second
+ * one calls `forced` (exit at once).
+ */
+export function onStopSignals(graceful: () => void, forced: () => void): StopSignals {
+  let stopping = false;
+  const listener = () => {
+    if (stopping) return forced();
+    stopping = true;
+    graceful();
+  };
+  const signals = ["SIGINT", "SIGTERM"] as const;
+  for (const signal of signals) Deno.addSignalListener(signal, listener);
+  return { remove: () => signals.forEach((signal) => Deno.removeSignalListener(signal, listener)) };
+}

@@ -26,8 +26,8 @@ export interface WorkerConfig extends CommonConfig {
   concurrency: number;
   /** Seconds of simulated work per unit of complexity (`--time-scale`). */
   timeScale: number;
-  /** Worker name in events and logs (`--name`). */
-  name: string;
+  /** Worker name in events and logs (`--name`); undefined for `<hostname>-<pid>`. */
+  name: string | undefined;
   /** Path or URL of a handler module, or undefined for the built-in sleep (`--handler`). */
   handler: string | undefined;
   /** Attempts before a failing task is dead-lettered (`--max-attempts`). */
@@ -54,6 +54,8 @@ export interface ProducerConfig extends CommonConfig {
   timeoutMs: number;
   /** Write the run's timeline as SVG to this file (`--timeline`). */
   timeline: string | undefined;
+  /** Read payloads from standard input, one JSON value per line (`--stdin`). */
+  stdin: boolean;
 }
 
 /** Environment variables read by every entry point. */
@@ -116,6 +118,9 @@ ${COMMON_HELP}
   --count N            tasks to publish (default 10)
   --min S              smallest complexity in seconds (default 1)
   --max S              largest complexity in seconds (default 5)
+  --stdin              instead, read JSON Lines from standard input: one task per line, the
+                       line's value being its payload; a line that is not JSON stops the run
+                       (exit 2) after confirming the tasks before it
   --wait               stay until every task has completed, then print a summary
   --timeout S          with --wait, give up after S seconds, 0 for never (default 0)
   --timeline FILE.svg  with --wait, also write the timeline as an SVG picture
@@ -126,7 +131,8 @@ ${EXIT_CODES_HELP}
 
 Examples:
   deno task produce
-  deno task produce --count 100 --min 0 --max 2 --wait --timeline run.svg`;
+  deno task produce --count 100 --min 0 --max 2 --wait --timeline run.svg
+  printf '{"image":"a.png"}\n{"image":"b.png"}\n' | deno task produce --stdin`;
 
 /**
  * Parses the worker's flags and environment.
@@ -157,8 +163,10 @@ export function parseWorkerArgs(
       `Invalid --prefetch ${prefetch}: it must be at least --concurrency (${concurrency})`,
     );
   }
-  const name = str(values, "name") ?? `${Deno.hostname()}-${Deno.pid}`;
-  if (name.trim() === "") throw new UsageError("Invalid --name: it must not be empty");
+  const name = str(values, "name");
+  if (name !== undefined && (name.trim() === "" || name.length > 200)) {
+    throw new UsageError("Invalid --name: expected 1 to 200 characters, not only spaces");
+  }
   return {
     ...common(values, env),
     prefetch,
@@ -190,8 +198,15 @@ export function parseProducerArgs(
     wait: { type: "boolean" },
     timeout: { type: "string" },
     timeline: { type: "string" },
+    stdin: { type: "boolean" },
   });
   if (values === "help") return values;
+  const stdin = values.stdin === true;
+  for (const flag of ["count", "min", "max"]) {
+    if (stdin && values[flag] !== undefined) {
+      throw new UsageError(`Invalid --${flag} with --stdin: the tasks come from standard input`);
+    }
+  }
   const min = integer(values, "min", 1, 0, 86_400);
   const max = integer(values, "max", 5, 0, 86_400);
   if (min > max) {
@@ -210,6 +225,7 @@ export function parseProducerArgs(
     wait,
     timeoutMs: Math.round(number(values, "timeout", 0, 0, 7 * 86_400) * 1000),
     timeline,
+    stdin,
   };
 }
 

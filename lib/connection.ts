@@ -5,7 +5,7 @@
  */
 import amqp, { type ChannelModel } from "amqplib";
 import { redactUrl } from "./url.ts";
-import { BrokerUnreachableError, ConfigError } from "./errors.ts";
+import { BrokerUnreachableError, ConfigError, errorMessage } from "./errors.ts";
 import { log } from "./log.ts";
 
 /** Options of {@linkcode openConnection}. */
@@ -80,27 +80,27 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
   recovering.on("disconnect", (error: Error) => {
     logger.warn("Lost connection to {url}: {cause}; reconnecting", {
       url: redacted,
-      cause: describe(error),
+      cause: errorMessage(error),
     });
   });
   recovering.on("reconnect-scheduled", ({ attempt, delay, error }) => {
     logger.warn("Cannot reach {url} ({cause}): retry {attempt} in {delay} ms", {
       url: redacted,
-      cause: describe(error),
+      cause: errorMessage(error),
       attempt,
       delay,
     });
   });
   recovering.on("reconnect-failed", (error: Error) => {
     giveUp(
-      new BrokerUnreachableError(`Cannot reach the broker at ${redacted}: ${describe(error)}`, {
+      new BrokerUnreachableError(`Cannot reach the broker at ${redacted}: ${errorMessage(error)}`, {
         cause: error,
       }),
     );
   });
   recovering.on(
     "error",
-    (error: Error) => logger.debug("Connection error: {cause}", { cause: describe(error) }),
+    (error: Error) => logger.debug("Connection error: {cause}", { cause: errorMessage(error) }),
   );
   recovering.on(
     "handler-error",
@@ -119,17 +119,6 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
     throw error;
   }
   return connection;
-}
-
-/** A short, secret-free description of a connection or channel error. */
-export function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const code = (error as { code?: unknown }).code;
-  if (code === "ECONNREFUSED") return "connection refused";
-  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "host not found";
-  if (code === "ETIMEDOUT") return "connection timed out";
-  if (code === "ECONNRESET") return "connection reset";
-  return error.message.split("\n")[0]!;
 }
 
 function fatalError(error: Error, redacted: string): Error | undefined {

@@ -64,3 +64,22 @@ export class TaskTimeoutError extends Error {
     this.name = "TaskTimeoutError";
   }
 }
+
+/**
+ * A short, secret-free, one-line description of any thrown value: the first line of an error's
+ * message, with network error codes in words.
+ *
+ * @example
+ * ```ts
+ * errorMessage(new Error("connect ECONNREFUSED 127.0.0.1:5672")); // the message's first line
+ * ```
+ */
+export function errorMessage(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  if (code === "ECONNREFUSED") return "connection refused";
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "host not found";
+  if (code === "ETIMEDOUT") return "connection timed out";
+  if (code === "ECONNRESET") return "connection reset";
+  return error.message.split("\n")[0]!;
+}

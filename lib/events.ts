@@ -1,10 +1,14 @@
 /**
- * The events a worker publishes to the topic exchange `<queue>.events`, with the event type as
- * routing key. `produce --wait`, the demo, `status` and the tests observe the system through them.
+ * The events workers publish to the topic exchange `<queue>.events`, with the event type as
+ * routing key: their schema, how they are written and how they are read, in one module.
+ * `produce --wait`, the demo, `status`, the dashboard and the tests observe the system through
+ * them. Anyone who can publish to the broker can publish there too, so reading parses every body
+ * into the full schema and ignores (and counts) whatever does not fit.
  * @module
  */
-
+import { Buffer } from "node:buffer";
 import type { Channel } from "amqplib";
+import { log } from "./log.ts";
 
 /** Every event type, in the order they happen in a task's life. */
 export const EVENT_TYPES = [
@@ -35,6 +39,7 @@ export const STATUS_INTERVAL_MS = 2_000;
 
 /** A worker started consuming, reports its state (every {@linkcode STATUS_INTERVAL_MS}), or stopped. */
 export interface WorkerEvent extends BaseEvent {
+  /** Which of the worker's events. */
   type: "worker.online" | "worker.status" | "worker.offline";
   /** Deliveries the worker holds unacked: running plus waiting for a free slot. */
   inHand?: number;
@@ -44,14 +49,17 @@ export interface WorkerEvent extends BaseEvent {
   failed?: number;
   /** Tasks completed in the last minute. */
   lastMinute?: number;
+  /** The broker node the worker is connected to, when known. */
+  node?: string;
 }
 
 /** Something happened to one delivery of a task. */
 export interface TaskEvent extends BaseEvent {
+  /** Which of the task's events. */
   type: "task.started" | "task.completed" | "task.failed" | "task.dead";
   /** The task's id (also the message's `messageId`). */
   taskId: string;
-  /** The task's sequence number within its producer run. */
+  /** The task's sequence number within its producer run (0 when it has none). */
   seq: number;
   /** 1 for a first delivery, counting every delivery since, retries included. */
   attempt: number;
@@ -85,6 +93,161 @@ export function workerEvent(
   return { type, worker, at: new Date().toISOString(), ...fields };
 }
 
+/** Largest event message body a reader accepts; anything larger is ignored unread. */
+export const MAX_EVENT_BYTES = 64 * 1024;
+
+/** Longest string field an event may carry (names, ids, node); reasons get {@linkcode MAX_REASON}. */
+const MAX_NAME = 200;
+
+/** Longest failure reason an event may carry; longer reasons are cut when published. */
+export const MAX_REASON = 2_000;
+
+/** Encodes events of one type as one message body: the event, or an array of several. */
+export function encodeEvents(events: readonly TareasEvent[]): Buffer {
+  return Buffer.from(JSON.stringify(events.length === 1 ? events[0] : events));
+}
+
+/**
+ * Publishes events of `queue` on `channel`, fire and forget: an event costs no round trip, and an
+ * event that cannot be published (the channel is closing) is dropped and logged at debug level.
+ */
+export class EventPublisher {
+  #exchange: string;
+  #channel: Channel | undefined;
+
+  /** A publisher for the events of `queue`; it publishes nothing until it has a channel. */
+  constructor(queue: string) {
+    this.#exchange = eventsExchange(queue);
+  }
+
+  /** The channel to publish on from now on; `undefined` while there is none. */
+  set channel(channel: Channel | undefined) {
+    this.#channel = channel;
+  }
+
+  /** Publishes one event. */
+  publish(event: TareasEvent): void {
+    const channel = this.#channel;
+    if (channel === undefined) return;
+    try {
+      channel.publish(this.#exchange, event.type, encodeEvents([event]), {
+        contentType: "application/json",
+      });
+    } catch (error) {
+      log("events").debug("Event {type} not published: {cause}", {
+        type: event.type,
+        cause: (error as Error).message,
+      });
+    }
+  }
+
+  /** Resolves once the broker has processed every event published so far (a round trip). */
+  async flush(): Promise<void> {
+    await this.#channel?.checkExchange(this.#exchange).catch(() => {});
+  }
+}
+
+/** How many message bodies readers ignored, by reason, since the process started. */
+export const ignoredEvents: Record<"tooLarge" | "notJson" | "notAnEvent", number> = {
+  tooLarge: 0,
+  notJson: 0,
+  notAnEvent: 0,
+};
+
+/**
+ * Parses an event message body (one event, or an array of events) into checked events. Bodies
+ * larger than {@linkcode MAX_EVENT_BYTES}, bodies that are not JSON, and entries that do not fit
+ * the schema are ignored, counted in {@linkcode ignoredEvents} and logged at debug level. Fields
+ * outside the schema are dropped.
+ *
+ * @example
+ * ```ts
+ * for (const event of parseEvents(message.content)) console.log(event.type, event.worker);
+ * ```
+ */
+export function parseEvents(body: Uint8Array): TareasEvent[] {
+  if (body.byteLength > MAX_EVENT_BYTES) {
+    return ignore("tooLarge", `${body.byteLength} bytes`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder().decode(body));
+  } catch {
+    return ignore("notJson", "not JSON");
+  }
+  const events: TareasEvent[] = [];
+  for (const entry of Array.isArray(value) ? value : [value]) {
+    const event = checkEvent(entry);
+    if (event) events.push(event);
+    else ignore("notAnEvent", "does not fit the event schema");
+  }
+  return events;
+}
+
+function ignore(why: keyof typeof ignoredEvents, detail: string): [] {
+  ignoredEvents[why]++;
+  log("events").debug("Ignored a message on the events exchange: {detail}", { detail });
+  return [];
+}
+
+function checkEvent(value: unknown): TareasEvent | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  const type = v.type as EventType;
+  if (!EVENT_TYPES.includes(type) || !isName(v.worker) || !isTime(v.at)) return undefined;
+  if (type.startsWith("worker.")) {
+    const event: WorkerEvent = { type: type as WorkerEvent["type"], worker: v.worker, at: v.at };
+    for (const key of ["inHand", "completed", "failed", "lastMinute"] as const) {
+      if (v[key] === undefined) continue;
+      if (!isCount(v[key])) return undefined;
+      event[key] = v[key];
+    }
+    if (v.node !== undefined) {
+      if (!isName(v.node)) return undefined;
+      event.node = v.node;
+    }
+    return event;
+  }
+  if (
+    !isName(v.taskId) || !isCount(v.seq) || !isCount(v.attempt) || v.attempt < 1 ||
+    typeof v.redelivered !== "boolean"
+  ) {
+    return undefined;
+  }
+  const event: TaskEvent = {
+    type: type as TaskEvent["type"],
+    worker: v.worker,
+    at: v.at,
+    taskId: v.taskId,
+    seq: v.seq,
+    attempt: v.attempt,
+    redelivered: v.redelivered,
+  };
+  if (v.durationMs !== undefined) {
+    if (typeof v.durationMs !== "number" || !(v.durationMs >= 0) || !isFinite(v.durationMs)) {
+      return undefined;
+    }
+    event.durationMs = v.durationMs;
+  }
+  if (v.reason !== undefined) {
+    if (typeof v.reason !== "string" || v.reason.length > MAX_REASON) return undefined;
+    event.reason = v.reason;
+  }
+  return event;
+}
+
+function isName(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0 && value.length <= MAX_NAME;
+}
+
+function isTime(value: unknown): value is string {
+  return typeof value === "string" && value.length <= 40 && Number.isFinite(Date.parse(value));
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
 /** Options of {@linkcode subscribeEvents}. */
 export interface SubscribeOptions {
   /** Routing-key pattern of the events wanted. @default {"#"} */
@@ -99,9 +262,9 @@ export interface SubscribeOptions {
 }
 
 /**
- * Subscribes to the events of `queue` on `channel` and calls `onEvent` for each one; bodies that
- * are not events are ignored. Resolves once the subscription is in place, so nothing published
- * after that is missed.
+ * Subscribes to the events of `queue` on `channel` and calls `onEvent` for each checked event
+ * (see {@linkcode parseEvents}). Resolves once the subscription is in place, so nothing
+ * published after that is missed.
  *
  * @example
  * ```ts
@@ -127,23 +290,6 @@ export async function subscribeEvents(
   await channel.bindQueue(name, exchange, options.pattern ?? "#");
   await channel.consume(name, (message) => {
     if (message === null) return;
-    const event = parseEvent(message.content);
-    if (event) onEvent(event);
+    for (const event of parseEvents(message.content)) onEvent(event);
   }, { noAck: true });
-}
-
-/** Parses an event body, or returns undefined when it is not one. */
-export function parseEvent(body: Uint8Array): TareasEvent | undefined {
-  try {
-    const value = JSON.parse(new TextDecoder().decode(body));
-    if (
-      typeof value === "object" && value !== null && EVENT_TYPES.includes(value.type) &&
-      typeof value.worker === "string" && typeof value.at === "string"
-    ) {
-      return value as TareasEvent;
-    }
-  } catch {
-    // Not JSON: not an event.
-  }
-  return undefined;
 }

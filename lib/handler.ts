@@ -3,8 +3,7 @@
  * task's complexity).
  * @module
  */
-import type { Logger } from "@logtape/logtape";
-import { UsageError } from "./errors.ts";
+import { errorMessage, UsageError } from "./errors.ts";
 import type { Task } from "./task.ts";
 
 /** What a handler gets besides the task. */
@@ -15,28 +14,46 @@ export interface TaskContext {
   attempt: number;
   /** Whether the broker flagged this delivery as a redelivery. */
   redelivered: boolean;
-  /** A logger for the handler's own lines. */
-  logger: Logger;
+  /** A logger for the handler's own lines (LogTape's, category `tareas.handler`). */
+  logger: TaskLogger;
   /** Seconds of simulated work per unit of complexity (`--time-scale`). */
   timeScale: number;
 }
 
 /**
+ * What a handler may log with: messages with `{placeholders}` filled from `properties`, as
+ * LogTape formats them, on stderr with the worker's own lines.
+ */
+export interface TaskLogger {
+  /** Logs at debug level. */
+  debug(message: string, properties?: Record<string, unknown>): void;
+  /** Logs at info level. */
+  info(message: string, properties?: Record<string, unknown>): void;
+  /** Logs at warning level. */
+  warn(message: string, properties?: Record<string, unknown>): void;
+  /** Logs at error level. */
+  error(message: string, properties?: Record<string, unknown>): void;
+}
+
+/**
  * Runs one task. Resolve when done (the task is then acked); throw to fail the attempt (it is
- * retried with backoff, then dead-lettered).
+ * retried with backoff, then dead-lettered). `P` is the type of `task.payload`.
  *
  * @example
  * ```ts
- * // my_handler.ts, run with: deno task work --handler ./my_handler.ts
- * export default async function (task: Task, ctx: TaskContext) {
- *   const response = await fetch(`https://example.com/jobs/${task.id}`, { signal: ctx.signal });
+ * // resize.ts, run with: deno task work --handler ./resize.ts
+ * export default async function (task: Task<{ url: string }>, ctx: TaskContext) {
+ *   const response = await fetch(task.payload.url, { signal: ctx.signal });
  *   if (!response.ok) throw new Error(`HTTP ${response.status}`);
  * }
  * ```
  */
-export type TaskHandler = (task: Task, context: TaskContext) => unknown;
+export type TaskHandler<P = unknown> = (task: Task<P>, context: TaskContext) => unknown;
 
-/** The built-in handler: sleeps `complexity × timeScale` seconds, or until the signal aborts. */
+/**
+ * The built-in handler, the original simulated work: sleeps `complexity × timeScale` seconds, or
+ * until the signal aborts.
+ */
 export function sleepHandler(task: Task, context: TaskContext): Promise<void> {
   return delay(task.complexity * context.timeScale * 1000, context.signal);
 }
@@ -77,8 +94,9 @@ export async function loadHandler(specifier: string): Promise<TaskHandler> {
   try {
     module = await import(url.href);
   } catch (error) {
-    const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
-    throw new UsageError(`Cannot load --handler "${specifier}": ${reason}`, { cause: error });
+    throw new UsageError(`Cannot load --handler "${specifier}": ${errorMessage(error)}`, {
+      cause: error,
+    });
   }
   if (typeof module.default !== "function") {
     throw new UsageError(`Invalid --handler "${specifier}": its default export is not a function`);

@@ -1,29 +1,65 @@
 /**
- * The task message: its shape, its encoding, and the validation a worker applies to every body
- * before it runs anything.
+ * The task message: its shape, its encoding, the properties it is published with, and the
+ * validation a worker applies to every body before it runs anything.
+ *
+ * On the wire a task is a persistent AMQP message whose body is a JSON object:
+ * `{"id": "…", "createdAt": "2026-…Z", "payload": …, "seq": 3, "complexity": 2}`; `id` and
+ * `createdAt` are required, the others optional. Any publisher can produce it (see the README's
+ * "Enqueue from another language").
  * @module
  */
 import { Buffer } from "node:buffer";
 import { TaskFormatError } from "./errors.ts";
 
-/** One unit of work, as carried in a message body (JSON). */
-export interface Task {
+/** One unit of work, as carried in a message body. */
+export interface Task<P = unknown> {
   /** Unique id; also the message's `messageId`, so duplicates can be recognised. */
   id: string;
-  /** Position of the task within the producer run that made it (1-based). */
+  /** Position of the task within the producer run that made it (1-based; 0 when unknown). */
   seq: number;
-  /** How much work: the default handler sleeps this many seconds (times `--time-scale`). */
+  /** Simulated work: the default handler sleeps this many seconds (times `--time-scale`). */
   complexity: number;
   /** When the producer made the task, ISO 8601. */
   createdAt: string;
+  /** The caller's data: any JSON value (`null` when the task carries none). */
+  payload: P;
 }
+
+/** Options of {@linkcode createTask}. */
+export interface CreateTaskOptions {
+  /** The task id, for example an idempotency key. @default {a random UUID} */
+  id?: string | undefined;
+  /** Position within the producer run. @default {0} */
+  seq?: number | undefined;
+  /** Seconds of simulated work for the default handler. @default {0} */
+  complexity?: number | undefined;
+}
+
+/** Longest task id accepted, in characters. */
+export const MAX_ID_LENGTH = 200;
 
 /** Largest complexity accepted: a day of simulated work. */
 export const MAX_COMPLEXITY = 86_400;
 
-/** Makes a new task with a fresh id. */
-export function createTask(seq: number, complexity: number): Task {
-  return { id: crypto.randomUUID(), seq, complexity, createdAt: new Date().toISOString() };
+/**
+ * Makes a new task carrying `payload`.
+ *
+ * @throws {TaskFormatError} when an option is out of range.
+ * @example
+ * ```ts
+ * const task = createTask({ image: "cat.png" }, { id: "resize-cat" });
+ * ```
+ */
+export function createTask<P>(payload: P, options: CreateTaskOptions = {}): Task<P> {
+  const task: Task<P> = {
+    id: options.id ?? crypto.randomUUID(),
+    seq: options.seq ?? 0,
+    complexity: options.complexity ?? 0,
+    createdAt: new Date().toISOString(),
+    payload,
+  };
+  checkTask(task, "Invalid task");
+  return task;
 }
 
 /** A random integer complexity in `[min, max]`. */
@@ -31,13 +67,50 @@ export function randomComplexity(min: number, max: number): number {
   return min + Math.floor(Math.random() * (max - min + 1));
 }
 
-/** Encodes a task as the JSON body of a message. */
+/**
+ * Encodes a task as the JSON body of a message.
+ *
+ * @throws {TaskFormatError} when the payload is not JSON (a function, a cycle, a BigInt).
+ */
 export function encodeTask(task: Task): Buffer {
-  return Buffer.from(JSON.stringify(task));
+  let json: string;
+  try {
+    json = JSON.stringify(task);
+  } catch (error) {
+    throw new TaskFormatError(`Payload is not JSON: ${(error as Error).message}`, { cause: error });
+  }
+  return Buffer.from(json);
 }
 
+/** The AMQP properties of a task's message, as amqplib's `publish` takes them. */
+export interface TaskProperties {
+  /** Always true: the broker writes the message to disk. */
+  persistent: true;
+  /** The task id. */
+  messageId: string;
+  /** `application/json`. */
+  contentType: string;
+  /** Seconds since the epoch. */
+  timestamp: number;
+  /** `traceparent` (W3C trace context) when there is one. */
+  headers: Record<string, unknown>;
+}
+
+/** The properties every task is published with: one definition for every publisher. */
+export function taskProperties(task: Task, traceparent?: string): TaskProperties {
+  return {
+    persistent: true,
+    messageId: task.id,
+    contentType: "application/json",
+    timestamp: Math.floor(Date.now() / 1000),
+    headers: traceparent === undefined ? {} : { traceparent },
+  };
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
 /**
- * Decodes and validates a message body.
+ * Decodes and validates a message body into a task. Fields other than the task's are dropped.
  *
  * @throws {TaskFormatError} when the body is too large, not JSON, or not a task.
  * @example
@@ -51,34 +124,41 @@ export function decodeTask(body: Uint8Array, maxBytes: number): Task {
   }
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
+    value = JSON.parse(decoder.decode(body));
   } catch (error) {
     throw new TaskFormatError("Body is not JSON", { cause: error });
   }
-  assertTask(value);
-  return value;
-}
-
-function assertTask(value: unknown): asserts value is Task {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new TaskFormatError("Body is not a task: expected a JSON object");
   }
-  const { id, seq, complexity, createdAt } = value as Record<string, unknown>;
-  if (typeof id !== "string" || id.length === 0 || id.length > 200) {
-    throw new TaskFormatError('Body is not a task: "id" must be a non-empty string');
+  const { id, seq = 0, complexity = 0, createdAt, payload = null } = value as Record<
+    string,
+    unknown
+  >;
+  const task = { id, seq, complexity, createdAt, payload } as Task;
+  checkTask(task, "Body is not a task");
+  return task;
+}
+
+function checkTask(task: Task, problem: string): void {
+  const { id, seq, complexity, createdAt } = task as unknown as Record<string, unknown>;
+  if (typeof id !== "string" || id.length === 0 || id.length > MAX_ID_LENGTH) {
+    throw new TaskFormatError(
+      `${problem}: "id" must be a string of 1 to ${MAX_ID_LENGTH} characters`,
+    );
   }
   if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) {
-    throw new TaskFormatError('Body is not a task: "seq" must be a non-negative integer');
+    throw new TaskFormatError(`${problem}: "seq" must be a non-negative integer`);
   }
   if (
     typeof complexity !== "number" || !Number.isFinite(complexity) || complexity < 0 ||
     complexity > MAX_COMPLEXITY
   ) {
     throw new TaskFormatError(
-      `Body is not a task: "complexity" must be a number from 0 to ${MAX_COMPLEXITY}`,
+      `${problem}: "complexity" must be a number from 0 to ${MAX_COMPLEXITY}`,
     );
   }
   if (typeof createdAt !== "string" || Number.isNaN(Date.parse(createdAt))) {
-    throw new TaskFormatError('Body is not a task: "createdAt" must be an ISO date');
+    throw new TaskFormatError(`${problem}: "createdAt" must be an ISO date`);
   }
 }

@@ -3,9 +3,39 @@ import { Buffer } from "node:buffer";
 import { TaskFormatError } from "./errors.ts";
 import { createTask, decodeTask, encodeTask, randomComplexity } from "./task.ts";
 
-Deno.test("a task survives encoding and decoding unchanged", () => {
-  const task = createTask(3, 4);
+Deno.test("a task survives encoding and decoding unchanged, payload included", () => {
+  const task = createTask(null, { seq: 3, complexity: 4 });
   assert.deepEqual(decodeTask(encodeTask(task), 1024), task);
+  const payload = { image: "cat.png", sizes: [1, 2.5], nested: { ok: true, none: null }, s: "ü" };
+  const rich = createTask(payload, { id: "resize-cat" });
+  assert.deepEqual(decodeTask(encodeTask(rich), 1024), rich);
+  assert.equal(rich.id, "resize-cat");
+});
+
+Deno.test("a body from another publisher needs only an id and a date", () => {
+  const body = Buffer.from(JSON.stringify({
+    id: "py-1",
+    createdAt: "2026-11-28T10:00:00Z",
+    payload: [1, "two"],
+    extra: "dropped",
+  }));
+  assert.deepEqual(decodeTask(body, 1024), {
+    id: "py-1",
+    seq: 0,
+    complexity: 0,
+    createdAt: "2026-11-28T10:00:00Z",
+    payload: [1, "two"],
+  });
+  const old = Buffer.from(
+    JSON.stringify({ id: "a", seq: 1, complexity: 2, createdAt: "2026-01-01" }),
+  );
+  assert.equal(decodeTask(old, 1024).payload, null, "tasks from before payloads carry null");
+});
+
+Deno.test("bad task options and payloads that are not JSON are refused", () => {
+  assert.throws(() => createTask(null, { id: "" }), /Invalid task: "id" must be a string of 1/);
+  assert.throws(() => createTask(null, { seq: -1 }), /Invalid task: "seq"/);
+  assert.throws(() => encodeTask(createTask(10n)), /Payload is not JSON/);
 });
 
 Deno.test("random complexities stay within the bounds and reach both ends", () => {

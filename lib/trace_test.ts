@@ -28,8 +28,8 @@ Deno.test("malformed or all-zero traceparents are ignored", () => {
 });
 
 Deno.test("every published task gets a valid, distinct traceparent", () => {
-  const a = startPublishSpan("q", createTask(1, 1));
-  const b = startPublishSpan("q", createTask(2, 1));
+  const a = startPublishSpan("q", createTask(null, { seq: 1, complexity: 1 }));
+  const b = startPublishSpan("q", createTask(null, { seq: 2, complexity: 1 }));
   a.span.end();
   b.span.end();
   assert.ok(parseTraceparent(a.traceparent));

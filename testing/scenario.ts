@@ -15,12 +15,12 @@ import amqp, {
 import { type Broker, findOrStartBroker } from "./broker.ts";
 import {
   eventsExchange,
-  parseEvent,
+  parseEvents,
   subscribeEvents,
   type TareasEvent,
   type TaskEvent,
 } from "../lib/events.ts";
-import { encodeTask, type Task } from "../lib/task.ts";
+import { encodeTask, type Task, taskProperties } from "../lib/task.ts";
 import { deadQueue, declareTopology, delayQueue } from "../lib/topology.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -148,12 +148,21 @@ export async function run(
   script: string,
   args: string[],
   env: Record<string, string> = {},
+  input?: string,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", `${ROOT}${script}`, ...args],
     env,
-    stdin: "null",
-  }).output();
+    stdin: input === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (input !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(input));
+    await writer.close();
+  }
+  const { code, stdout, stderr } = await child.output();
   const text = new TextDecoder();
   return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
 }
@@ -244,8 +253,7 @@ export class Scenario implements AsyncDisposable {
     await channel.assertQueue(this.#eventsQueue, { durable: true });
     await channel.bindQueue(this.#eventsQueue, exchange, "#");
     await channel.consume(this.#eventsQueue, (message) => {
-      const event = message && parseEvent(message.content);
-      if (event) onEvent(event);
+      if (message) { for (const event of parseEvents(message.content)) onEvent(event); }
     }, { noAck: true });
   }
 
@@ -303,13 +311,14 @@ export class Scenario implements AsyncDisposable {
       return channel;
     })();
     const channel = await this.#confirm;
-    const content = Buffer.isBuffer(body) ? body : encodeTask(body);
-    const messageId = Buffer.isBuffer(body) ? undefined : body.id;
+    const [content, properties] = Buffer.isBuffer(body)
+      ? [body, { persistent: true }]
+      : [encodeTask(body), taskProperties(body)];
     await new Promise<void>((resolve, reject) => {
       channel.sendToQueue(
         this.queue,
         content,
-        { persistent: true, ...(messageId ? { messageId } : {}), ...options },
+        { ...properties, ...options },
         (error) => error ? reject(new Error(`Publish to ${this.queue} not confirmed`)) : resolve(),
       );
     });

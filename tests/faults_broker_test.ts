@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { canStartPrivateNode, startPrivateNode } from "../testing/broker.ts";
 import type { TareasEvent, TaskEvent } from "../lib/events.ts";
 import { createTask } from "../lib/task.ts";
-import { Child, Scenario, within } from "../testing/scenario.ts";
+import { type Child, Scenario, within } from "../testing/scenario.ts";
 import { startProxy } from "../testing/proxy.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };
@@ -207,7 +207,7 @@ Deno.test({
       await waitOnline(scenario, "A", 2);
       assert.ok(a.running);
       // B holds the cut task (prefetch 1): only A can take this one.
-      const next = createTask(2, 0);
+      const next = createTask(null, { seq: 2, complexity: 0 });
       await scenario.publish(next);
       const done = await scenario.waitForEvent(
         isTask("task.completed", next.id),
@@ -322,7 +322,7 @@ Deno.test({
       const b = scenario.children.find((c) => c.name === "B")!;
       b.kill("SIGTERM");
       assert.equal((await b.exit()).code, 0);
-      const next = createTask(2, 0);
+      const next = createTask(null, { seq: 2, complexity: 0 });
       await scenario.publish(next);
       const done = await scenario.waitForEvent(
         isTask("task.completed", next.id),

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { TaskEvent } from "../lib/events.ts";
-import { Child, Scenario } from "../testing/scenario.ts";
+import { type Child, Scenario } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };
 

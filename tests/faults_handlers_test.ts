@@ -8,7 +8,7 @@ import type { ConsumeMessage } from "amqplib";
 import type { TaskEvent } from "../lib/events.ts";
 import { createTask, type Task } from "../lib/task.ts";
 import { DELIVERY_LIMIT } from "../lib/topology.ts";
-import { Child, Scenario } from "../testing/scenario.ts";
+import { type Child, Scenario } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };
 
@@ -52,8 +52,8 @@ Deno.test({
       "--time-scale",
       "0.05",
     ]);
-    const failing = createTask(1, 1);
-    const other = createTask(2, 1);
+    const failing = createTask(null, { seq: 1, complexity: 1 });
+    const other = createTask(null, { seq: 2, complexity: 1 });
 
     await scenario.step(t, "the failing task and another one are published together", async () => {
       await scenario.publish(failing);
@@ -263,7 +263,12 @@ Deno.test({
       { id: "array", body: Buffer.from("[1,2]"), reason: /^Body is not a task: expected a JSON/ },
       {
         id: "oversized",
-        body: Buffer.from(JSON.stringify({ ...createTask(9, 0), padding: "x".repeat(2000) })),
+        body: Buffer.from(
+          JSON.stringify({
+            ...createTask(null, { seq: 9, complexity: 0 }),
+            padding: "x".repeat(2000),
+          }),
+        ),
         reason: /^Body too large: \d{4} bytes, limit 1024$/,
       },
     ];
@@ -295,7 +300,7 @@ Deno.test({
     });
 
     await scenario.step(t, "the worker is still online and completes a valid task", async () => {
-      const valid = createTask(1, 0);
+      const valid = createTask(null, { seq: 1, complexity: 0 });
       await scenario.publish(valid);
       const done = await scenario.waitForEvent<TaskEvent>(
         (e) => e.type === "task.completed",
@@ -340,7 +345,7 @@ Deno.test({
       "--time-scale",
       "0.05",
     ]);
-    const hanging = createTask(1, 1);
+    const hanging = createTask(null, { seq: 1, complexity: 1 });
     await scenario.publish(hanging);
 
     await scenario.step(
@@ -377,7 +382,7 @@ Deno.test({
       t,
       "the abandoned handler does not hold the worker's only slot",
       async () => {
-        const next = createTask(2, 1);
+        const next = createTask(null, { seq: 2, complexity: 1 });
         await scenario.publish(next);
         const done = await scenario.waitForEvent<TaskEvent>(
           (e) => e.type === "task.completed",

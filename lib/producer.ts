@@ -1,0 +1,302 @@
+/**
+ * The producer as a library: enqueues tasks as persistent messages through a confirm channel and
+ * resolves each only once the broker has confirmed it. If the connection drops, whatever was not
+ * yet confirmed is published again, with the same id, as soon as it is back.
+ *
+ * @example
+ * ```ts
+ * import { createProducer } from "./mod.ts";
+ *
+ * await using producer = await createProducer({ queue: "images" });
+ * const task = await producer.enqueue({ image: "cat.png" }, { id: "resize-cat.png" });
+ * const more = await producer.enqueueMany([{ image: "a.png" }, { image: "b.png" }]);
+ * ```
+ * @module
+ */
+import type { ChannelModel, ConfirmChannel } from "amqplib";
+import type { Buffer } from "node:buffer";
+import { type Connection, openConnection } from "./connection.ts";
+import { errorMessage, TareasError } from "./errors.ts";
+import { log } from "./log.ts";
+import { createTask, encodeTask, type Task, type TaskProperties, taskProperties } from "./task.ts";
+import { declareTopology, DEFAULT_QUEUE } from "./topology.ts";
+import { startPublishSpan } from "./trace.ts";
+import { DEFAULT_URL } from "./url.ts";
+
+/** Options of {@linkcode createProducer}. */
+export interface ProducerOptions {
+  /** Broker URL; its password is never printed. @default {"amqp://guest:guest@127.0.0.1:5672"} */
+  url?: string;
+  /** Work queue; declared (with its dead-letter queue) if it does not exist. @default {"tareas_distribuidas"} */
+  queue?: string;
+  /** AMQP heartbeat in seconds, 0 to disable. @default {15} */
+  heartbeat?: number;
+  /** Connection name shown by the broker's management tools. @default {"tareas producer"} */
+  name?: string;
+}
+
+/** Options of {@linkcode Producer.enqueue}. */
+export interface EnqueueOptions {
+  /**
+   * The task id, for example an idempotency key: the worker's handler sees it as `task.id`, and
+   * a task published again after a reconnect keeps it. @default {a random UUID}
+   */
+  id?: string;
+  /** Position of the task within a run, shown in events and timelines. @default {0} */
+  seq?: number;
+  /** Seconds of simulated work, for the built-in handler. @default {0} */
+  complexity?: number;
+}
+
+/** Options of {@linkcode Producer.enqueueMany}. */
+export interface EnqueueManyOptions<P> {
+  /** Options of each task, from its payload and its index in `payloads`. @default {none} */
+  options?: (payload: P, index: number) => EnqueueOptions;
+}
+
+/** A producer; see {@linkcode createProducer}. */
+export interface Producer extends AsyncDisposable {
+  /** The work queue it publishes to. */
+  readonly queue: string;
+  /**
+   * Publishes one task carrying `payload` (any JSON value) and resolves with it once the broker
+   * has confirmed it.
+   *
+   * @throws {TaskFormatError} when the payload is not JSON or an option is out of range.
+   * @throws {TareasError} when the broker refuses the task, or the producer is closed first.
+   */
+  enqueue<P>(payload: P, options?: EnqueueOptions): Promise<Task<P>>;
+  /**
+   * Publishes one task per payload, pipelined (publishing goes on while confirms come back, with
+   * back-pressure), and resolves with the tasks once the broker has confirmed them all.
+   * `payloads` may be an async iterable; it is read only as fast as the broker takes tasks.
+   */
+  enqueueMany<P>(
+    payloads: Iterable<P> | AsyncIterable<P>,
+    options?: EnqueueManyOptions<P>,
+  ): Promise<Task<P>[]>;
+  /**
+   * Closes the connection. Tasks enqueued and not yet confirmed are rejected (await `enqueue`
+   * first). Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Connects a producer and resolves once it can publish (the queue is declared).
+ *
+ * @throws {ConfigError} when the broker refuses the credentials or the queue's arguments.
+ * @throws {BrokerUnreachableError} when the broker cannot be reached after a few retries.
+ * @example
+ * ```ts
+ * const producer = await createProducer({ url: "amqp://guest:guest@127.0.0.1:5672" });
+ * await producer.enqueue("hello");
+ * await producer.close();
+ * ```
+ */
+export async function createProducer(options: ProducerOptions = {}): Promise<Producer> {
+  const producer = new TareasProducer(options);
+  await producer.connect();
+  return producer;
+}
+
+/** A task on its way: published (perhaps again) until the broker confirms it. */
+interface Pending {
+  task: Task;
+  content: Buffer;
+  properties: TaskProperties;
+  end: () => void;
+  confirmed: () => void;
+  refused: (error: Error) => void;
+}
+
+/** Unconfirmed tasks beyond which {@linkcode Producer.enqueueMany} waits before taking more. */
+const MAX_IN_FLIGHT = 10_000;
+
+class TareasProducer implements Producer {
+  readonly queue: string;
+  #options: ProducerOptions;
+  #connection: Connection | undefined;
+  #channel: ConfirmChannel | undefined;
+  /** Not yet confirmed, in publish order; keyed by an internal number (ids may repeat). */
+  #pending = new Map<number, Pending>();
+  /** Not yet handed to the current channel, in order. */
+  #outbox: number[] = [];
+  #next = 0;
+  #blocked = false;
+  #room: (() => void)[] = [];
+  #closing: Promise<void> | undefined;
+
+  constructor(options: ProducerOptions) {
+    this.queue = options.queue ?? DEFAULT_QUEUE;
+    this.#options = options;
+  }
+
+  async connect(): Promise<void> {
+    this.#connection = await openConnection({
+      url: this.#options.url ?? DEFAULT_URL,
+      heartbeat: this.#options.heartbeat ?? 15,
+      name: this.#options.name ?? "tareas producer",
+      setup: (model) => this.#setup(model),
+    });
+    this.#connection.failed.catch((error) => this.#failAll(error));
+  }
+
+  async #setup(model: ChannelModel): Promise<void> {
+    const channel = await model.createConfirmChannel();
+    channel.on(
+      "error",
+      (error: Error) =>
+        log("producer").debug("Publish channel failed: {cause}", { cause: errorMessage(error) }),
+    );
+    await declareTopology(channel, this.queue);
+    channel.on("drain", () => {
+      this.#blocked = false;
+      this.#pump();
+    });
+    channel.on("close", () => {
+      if (this.#channel === channel) this.#channel = undefined;
+    });
+    if (this.#pending.size > 0) {
+      log("producer").info("Publishing again the {count} unconfirmed task(s)", {
+        count: this.#pending.size,
+      });
+    }
+    // Everything unconfirmed goes out again on the new channel, in order, with the same ids.
+    this.#outbox = [...this.#pending.keys()];
+    this.#channel = channel;
+    this.#blocked = false;
+    this.#pump();
+  }
+
+  enqueue<P>(payload: P, options: EnqueueOptions = {}): Promise<Task<P>> {
+    if (this.#closing) {
+      return Promise.reject(new TareasError("Cannot enqueue: the producer is closed", 1));
+    }
+    let task: Task<P>;
+    let content: Buffer;
+    try {
+      task = createTask(payload, options);
+      content = encodeTask(task);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { span, traceparent } = startPublishSpan(this.queue, task);
+    const { promise, resolve, reject } = Promise.withResolvers<Task<P>>();
+    const key = this.#next++;
+    this.#pending.set(key, {
+      task,
+      content,
+      properties: taskProperties(task, traceparent),
+      end: () => span.end(),
+      confirmed: () => resolve(task),
+      refused: reject,
+    });
+    this.#outbox.push(key);
+    this.#pump();
+    return promise;
+  }
+
+  async enqueueMany<P>(
+    payloads: Iterable<P> | AsyncIterable<P>,
+    options: EnqueueManyOptions<P> = {},
+  ): Promise<Task<P>[]> {
+    const confirms: Promise<Task<P>>[] = [];
+    let index = 0;
+    try {
+      for await (const payload of payloads) {
+        const confirm = this.enqueue(payload, options.options?.(payload, index++));
+        confirm.catch(() => {}); // Reported below, once every task has settled.
+        confirms.push(confirm);
+        if (this.#outbox.length > 0 || this.#pending.size >= MAX_IN_FLIGHT) {
+          await this.#waitForRoom();
+        }
+      }
+    } catch (error) {
+      // The payloads failed (a bad input line): what was published is confirmed first.
+      await Promise.allSettled(confirms);
+      throw error;
+    }
+    return await Promise.all(confirms);
+  }
+
+  /** Resolves once the channel takes more and fewer than the in-flight limit are unconfirmed. */
+  #waitForRoom(): Promise<void> {
+    return new Promise((resolve) => this.#room.push(resolve));
+  }
+
+  /** Hands the outbox to the channel until it asks to wait for `drain`. */
+  #pump(): void {
+    const channel = this.#channel;
+    while (channel !== undefined && !this.#blocked && this.#outbox.length > 0) {
+      const key = this.#outbox.shift()!;
+      const pending = this.#pending.get(key);
+      if (pending === undefined) continue;
+      try {
+        this.#blocked = !channel.sendToQueue(
+          this.queue,
+          pending.content,
+          pending.properties,
+          (error) => this.#confirm(channel, key, error),
+        );
+      } catch {
+        // The channel is closing: the next setup publishes what is still unconfirmed.
+        return;
+      }
+    }
+    if (this.#outbox.length === 0 && !this.#blocked && this.#pending.size < MAX_IN_FLIGHT) {
+      for (const resolve of this.#room.splice(0)) resolve();
+    }
+  }
+
+  #confirm(channel: ConfirmChannel, key: number, error: unknown): void {
+    const pending = this.#pending.get(key);
+    if (pending === undefined) return;
+    if (!error) {
+      this.#pending.delete(key);
+      pending.end();
+      pending.confirmed();
+    } else if (this.#channel === channel && /nacked/.test(errorMessage(error))) {
+      // Refused by a live broker (not a dropped channel): report it rather than loop.
+      this.#pending.delete(key);
+      pending.end();
+      pending.refused(
+        new TareasError(
+          `The broker refused task #${pending.task.seq} ${pending.task.id} (basic.nack)`,
+          1,
+        ),
+      );
+    }
+    // Otherwise the channel closed: the task stays pending and goes out again after reconnecting.
+    if (this.#pending.size < MAX_IN_FLIGHT && this.#outbox.length === 0) this.#pump();
+  }
+
+  #failAll(error: unknown): void {
+    for (const pending of this.#pending.values()) {
+      pending.end();
+      pending.refused(error instanceof Error ? error : new Error(String(error)));
+    }
+    this.#pending.clear();
+    this.#outbox = [];
+    for (const resolve of this.#room.splice(0)) resolve();
+  }
+
+  close(): Promise<void> {
+    return this.#closing ??= (async () => {
+      const unconfirmed = this.#pending.size;
+      if (unconfirmed > 0) {
+        this.#failAll(
+          new TareasError(
+            `The producer closed before the broker confirmed ${unconfirmed} task(s)`,
+            1,
+          ),
+        );
+      }
+      await this.#connection?.close();
+    })();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

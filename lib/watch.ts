@@ -1,0 +1,68 @@
+/**
+ * Watching a queue's events from their own connection, through a durable subscription queue, so
+ * that a dropped connection or a broker restart loses no event: the subscription keeps collecting
+ * while the watcher reconnects. `produce --wait` and the demo use it.
+ * @module
+ */
+import type { ChannelModel } from "amqplib";
+import { type Connection, openConnection } from "./connection.ts";
+import { subscribeEvents, type TareasEvent } from "./events.ts";
+
+/** Options of {@linkcode watchEvents}. */
+export interface WatchOptions {
+  /** Broker URL. */
+  url: string;
+  /** The work queue whose events to watch. */
+  queue: string;
+  /** AMQP heartbeat in seconds, 0 to disable. @default {15} */
+  heartbeat?: number;
+  /** Called once per checked event, in the order they arrive. */
+  onEvent: (event: TareasEvent) => void;
+}
+
+/** A running watch; see {@linkcode watchEvents}. */
+export interface EventWatch extends AsyncDisposable {
+  /** Rejects when the connection gives up for good. */
+  readonly failed: Promise<never>;
+  /** Stops watching and deletes the subscription queue. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Subscribes to the events of `queue` and resolves once the subscription is in place: nothing
+ * published after that is missed, even across reconnects. The subscription queue
+ * (`<queue>.watch.<uuid>`) is deleted by {@linkcode EventWatch.close}; after a crash the broker
+ * deletes it a minute after its last use.
+ *
+ * @example
+ * ```ts
+ * await using watch = await watchEvents({ url, queue, onEvent: (event) => seen.push(event) });
+ * ```
+ */
+export async function watchEvents(options: WatchOptions): Promise<EventWatch> {
+  const queueName = `${options.queue}.watch.${crypto.randomUUID()}`;
+  let current: ChannelModel | undefined;
+  const connection: Connection = await openConnection({
+    url: options.url,
+    heartbeat: options.heartbeat ?? 15,
+    name: "tareas watch",
+    setup: async (model) => {
+      current = model;
+      const channel = await model.createChannel();
+      channel.on("error", () => {});
+      await subscribeEvents(channel, options.queue, options.onEvent, { queueName });
+    },
+  });
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    closing ??= (async () => {
+      try {
+        const channel = await current?.createChannel();
+        await channel?.deleteQueue(queueName);
+      } catch {
+        // Disconnected: the broker deletes the queue a minute after its last use.
+      }
+      await connection.close();
+    })();
+  return { failed: connection.failed, close, [Symbol.asyncDispose]: close };
+}

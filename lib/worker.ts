@@ -1,0 +1,676 @@
+/**
+ * The worker as a library: consumes the work queue, runs a handler per task, and acks a task only
+ * once its handler has finished, on the channel that delivered it. A failing attempt waits in a
+ * delay queue and comes back; a task that keeps failing, or that is not a task, is dead-lettered
+ * with its reason. Whatever happens, every delivery ends acked, retried or dead-lettered.
+ *
+ * @example
+ * ```ts
+ * import { createWorker } from "./mod.ts";
+ *
+ * await using worker = await createWorker<{ image: string }>({
+ *   queue: "images",
+ *   concurrency: 4,
+ *   handler: async (task, { signal }) => {
+ *     await resize(task.payload.image, { signal });
+ *   },
+ * });
+ * worker.addEventListener("task.completed", (e) => console.log(e.detail.taskId));
+ * ```
+ * @module
+ */
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
+import type { Logger } from "@logtape/logtape";
+import { type Connection, openConnection } from "./connection.ts";
+import { errorMessage, TaskFormatError, TaskTimeoutError, UsageError } from "./errors.ts";
+import {
+  EventPublisher,
+  MAX_REASON,
+  STATUS_INTERVAL_MS,
+  type TareasEvent,
+  type TaskEvent,
+  type WorkerEvent,
+  workerEvent,
+} from "./events.ts";
+import { sleepHandler, type TaskHandler } from "./handler.ts";
+import { log } from "./log.ts";
+import {
+  afterFailure,
+  type Attempt,
+  deliveriesUsedUp,
+  readAttempt,
+  republishProperties,
+} from "./rules.ts";
+import { decodeTask, MAX_ID_LENGTH, type Task } from "./task.ts";
+import { deadQueue, declareDelayQueue, declareTopology, DEFAULT_QUEUE } from "./topology.ts";
+import { withProcessSpan } from "./trace.ts";
+import { DEFAULT_URL } from "./url.ts";
+
+/** RabbitMQ's default consumer timeout: a delivery unacked for longer closes the channel. */
+export const BROKER_CONSUMER_TIMEOUT_MS = 30 * 60_000;
+
+/** Options of {@linkcode createWorker}. */
+export interface WorkerOptions<P = unknown> {
+  /** Runs each task. @default {the built-in handler: sleeps `complexity × timeScale` seconds} */
+  handler?: TaskHandler<P>;
+  /** Broker URL; its password is never printed. @default {"amqp://guest:guest@127.0.0.1:5672"} */
+  url?: string;
+  /** Work queue. @default {"tareas_distribuidas"} */
+  queue?: string;
+  /** Handlers running at once. @default {1} */
+  concurrency?: number;
+  /** Unacked deliveries the broker may hand this worker at once (≥ concurrency). @default {concurrency} */
+  prefetch?: number;
+  /** Attempts before a failing task is dead-lettered. @default {5} */
+  maxAttempts?: number;
+  /** Delay before the first retry, in milliseconds; it doubles on each retry, up to an hour. @default {1000} */
+  retryDelay?: number;
+  /** Longest a handler may run, in milliseconds, 0 for no limit. @default {600_000} */
+  taskTimeout?: number;
+  /** Largest message body accepted, in bytes; larger ones are dead-lettered. @default {1_048_576} */
+  maxBody?: number;
+  /** Name in events and logs. @default {`<hostname>-<pid>`} */
+  name?: string;
+  /** AMQP heartbeat in seconds, 0 to disable. @default {15} */
+  heartbeat?: number;
+  /** Seconds of simulated work per unit of complexity, for the built-in handler. @default {1} */
+  timeScale?: number;
+  /** Aborting it closes the worker gracefully, as {@linkcode Worker.close} does. */
+  signal?: AbortSignal;
+}
+
+/** A lifecycle event of a worker: the same data it publishes on `<queue>.events`. */
+export class WorkerLifecycleEvent<E extends TareasEvent = TareasEvent> extends Event {
+  /** The event as published. */
+  readonly detail: E;
+
+  /** Wraps a published event for local listeners. */
+  constructor(detail: E) {
+    super(detail.type);
+    this.detail = detail;
+  }
+}
+
+/** The events a {@linkcode Worker} dispatches, by type. */
+export interface WorkerEventMap {
+  /** Consuming (after the start and after every reconnect). */
+  "worker.online": WorkerLifecycleEvent<WorkerEvent>;
+  /** Periodic state report. */
+  "worker.status": WorkerLifecycleEvent<WorkerEvent>;
+  /** A handler started. */
+  "task.started": WorkerLifecycleEvent<TaskEvent>;
+  /** A handler finished; the task is acked right after. */
+  "task.completed": WorkerLifecycleEvent<TaskEvent>;
+  /** An attempt failed; the task will be retried. */
+  "task.failed": WorkerLifecycleEvent<TaskEvent>;
+  /** The task was dead-lettered, with its reason. */
+  "task.dead": WorkerLifecycleEvent<TaskEvent>;
+  /** Closed: no longer consuming, nothing in hand. */
+  "worker.offline": WorkerLifecycleEvent<WorkerEvent>;
+}
+
+/** A running worker; see {@linkcode createWorker}. */
+export interface Worker extends EventTarget, AsyncDisposable {
+  /** The name in its events and logs. */
+  readonly name: string;
+  /** The work queue it consumes. */
+  readonly queue: string;
+  /** Deliveries held: running plus waiting for a free slot. */
+  readonly inHand: number;
+  /**
+   * Settles when the worker has stopped: resolves after {@linkcode Worker.close}, rejects when
+   * its connection gave up for good (a configuration error).
+   */
+  readonly closed: Promise<void>;
+  /**
+   * Stops gracefully: stops consuming, lets the tasks in hand finish and acks them, publishes
+   * `worker.offline`, closes the connection. Idempotent.
+   */
+  close(): Promise<void>;
+  /** Listens to one of the worker's lifecycle events. */
+  addEventListener<K extends keyof WorkerEventMap>(
+    type: K,
+    listener: (event: WorkerEventMap[K]) => void,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  /** Listens to any event (EventTarget's signature). */
+  addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+}
+
+/**
+ * Starts a worker and resolves once it is consuming.
+ *
+ * @throws {ConfigError} when the broker refuses the credentials or the queue's arguments.
+ * @throws {BrokerUnreachableError} when the broker cannot be reached after a few retries.
+ * @example
+ * ```ts
+ * const worker = await createWorker({ handler: (task) => console.log(task.payload) });
+ * await worker.close();
+ * ```
+ */
+export async function createWorker<P = unknown>(
+  options: WorkerOptions<P> = {},
+): Promise<Worker> {
+  const worker = new TareasWorker<P>(options);
+  await worker.start();
+  return worker;
+}
+
+/** Channels of one connection; replaced after every reconnect. */
+interface Session {
+  consume: Channel;
+  /** Confirmed publishes: retries and dead letters, acked only once the broker has them. */
+  publish: ConfirmChannel;
+  delayQueues: Map<number, Promise<string>>;
+  consumerTag?: string;
+}
+
+/** One delivery and the session it arrived on (its ack is only valid there). */
+interface Delivery {
+  session: Session;
+  message: ConsumeMessage;
+}
+
+/** The fields of a task event that describe the delivery. */
+type DeliveryFields = Pick<TaskEvent, "taskId" | "seq" | "attempt" | "redelivered">;
+
+class TareasWorker<P> extends EventTarget implements Worker {
+  readonly name: string;
+  readonly queue: string;
+  readonly closed: Promise<void>;
+  #url: string;
+  #heartbeat: number;
+  #handler: TaskHandler<P>;
+  #concurrency: number;
+  #prefetch: number;
+  #maxAttempts: number;
+  #retryDelayMs: number;
+  #taskTimeoutMs: number;
+  #maxBody: number;
+  #timeScale: number;
+  #signal: AbortSignal | undefined;
+  #logger: Logger = log("worker");
+  #handlerLogger: Logger = log("handler");
+  #events: EventPublisher;
+  #connection: Connection | undefined;
+  #session: Session | undefined;
+  #stopping = false;
+  #closing: Promise<void> | undefined;
+  #waiting: Delivery[] = [];
+  #running = new Set<Promise<void>>();
+  #completed = 0;
+  #failed = 0;
+  /** Completion times of the last minute, for the status event. */
+  #recent: number[] = [];
+  #statusTimer: ReturnType<typeof setInterval> | undefined;
+  #settleClosed!: { resolve: () => void; reject: (error: unknown) => void };
+  #crashAfterCompleted = envVar("TAREAS_CRASH_AT") === "after-completed";
+
+  constructor(options: WorkerOptions<P>) {
+    super();
+    this.#url = options.url ?? DEFAULT_URL;
+    this.queue = options.queue ?? DEFAULT_QUEUE;
+    this.name = options.name ?? defaultName();
+    this.#heartbeat = whole("heartbeat", options.heartbeat ?? 15, 0, 600);
+    this.#handler = options.handler ?? (sleepHandler as TaskHandler<P>);
+    this.#concurrency = whole("concurrency", options.concurrency ?? 1, 1, 10_000);
+    this.#prefetch = whole("prefetch", options.prefetch ?? this.#concurrency, 1, 65_535);
+    if (this.#prefetch < this.#concurrency) {
+      throw new UsageError(
+        `Invalid prefetch ${this.#prefetch}: it must be at least the concurrency (${this.#concurrency})`,
+      );
+    }
+    this.#maxAttempts = whole("maxAttempts", options.maxAttempts ?? 5, 1, 1000);
+    this.#retryDelayMs = whole("retryDelay", options.retryDelay ?? 1000, 0, 86_400_000);
+    this.#taskTimeoutMs = whole("taskTimeout", options.taskTimeout ?? 600_000, 0, 7 * 86_400_000);
+    this.#maxBody = whole("maxBody", options.maxBody ?? 1_048_576, 64, 512 * 1_048_576);
+    this.#timeScale = options.timeScale ?? 1;
+    if (this.name.length === 0 || this.name.length > MAX_ID_LENGTH) {
+      throw new UsageError(`Invalid name: expected 1 to ${MAX_ID_LENGTH} characters`);
+    }
+    this.#signal = options.signal;
+    this.#events = new EventPublisher(this.queue);
+    this.closed = new Promise((resolve, reject) => this.#settleClosed = { resolve, reject });
+    this.closed.catch(() => {});
+  }
+
+  get inHand(): number {
+    return this.#running.size + this.#waiting.length;
+  }
+
+  async start(): Promise<void> {
+    if (this.#taskTimeoutMs === 0 || this.#taskTimeoutMs >= BROKER_CONSUMER_TIMEOUT_MS) {
+      this.#logger.warn(
+        "Task timeout {timeout} is not below the broker's 30-minute consumer timeout: a task " +
+          "running that long has its channel closed and is redelivered",
+        { timeout: this.#taskTimeoutMs === 0 ? "none" : `${this.#taskTimeoutMs / 1000} s` },
+      );
+    }
+    this.#connection = await openConnection({
+      url: this.#url,
+      heartbeat: this.#heartbeat,
+      name: `tareas worker ${this.name}`,
+      setup: (model) => this.#setup(model),
+    });
+    this.#connection.failed.catch((error) => {
+      this.#settleClosed.reject(error);
+      this.close();
+    });
+    this.#statusTimer = setInterval(() => this.#publishStatus(), STATUS_INTERVAL_MS);
+    if (this.#signal?.aborted) this.close();
+    this.#signal?.addEventListener("abort", () => this.close(), { once: true });
+  }
+
+  close(): Promise<void> {
+    return this.#closing ??= this.#close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #close(): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#statusTimer);
+    this.#logger.info("Stopping: finishing {count} task(s) in hand", { count: this.#running.size });
+    this.#waiting.length = 0; // Never started: the connection's close returns them to the queue.
+    const session = this.#session;
+    if (session?.consumerTag) {
+      await session.consume.cancel(session.consumerTag).catch(() => {});
+    }
+    await Promise.allSettled([...this.#running]);
+    this.#emit(workerEvent("worker.offline", this.name));
+    await this.#events.flush();
+    this.#events.channel = undefined;
+    await this.#connection?.close();
+    this.#logger.info("Worker {name} stopped", { name: this.name });
+    this.#settleClosed.resolve();
+  }
+
+  #emit(event: TareasEvent): void {
+    this.#events.publish(event);
+    this.dispatchEvent(new WorkerLifecycleEvent(event));
+  }
+
+  #publishStatus(): void {
+    const minuteAgo = Date.now() - 60_000;
+    while (this.#recent.length > 0 && this.#recent[0]! < minuteAgo) this.#recent.shift();
+    this.#emit(workerEvent("worker.status", this.name, {
+      inHand: this.inHand,
+      completed: this.#completed,
+      failed: this.#failed,
+      lastMinute: this.#recent.length,
+    }));
+  }
+
+  async #setup(model: ChannelModel): Promise<void> {
+    const publish = await model.createConfirmChannel();
+    const consume = await model.createChannel();
+    const events = await model.createChannel();
+    const channels = [[consume, "consume"], [publish, "publish"], [events, "events"]] as const;
+    for (const [channel, what] of channels) {
+      channel.on(
+        "error",
+        (error: Error) =>
+          this.#logger.debug("The {what} channel failed: {cause}", {
+            what,
+            cause: errorMessage(error),
+          }),
+      );
+    }
+    await declareTopology(publish, this.queue);
+    await consume.prefetch(this.#prefetch);
+    const session: Session = { consume, publish, delayQueues: new Map() };
+    for (const [channel, what] of channels) {
+      channel.on("close", () => {
+        if (this.#session !== session) return;
+        this.#session = undefined;
+        this.#events.channel = undefined;
+        this.#waiting.length = 0; // Their channel is gone: the broker requeues them.
+        if (this.#stopping) return;
+        // A channel closed under a live connection (an error, a consumer timeout): start over.
+        this.#logger.warn("The {what} channel closed; reconnecting", { what });
+        model.close().catch(() => {});
+      });
+    }
+    this.#session = session;
+    this.#events.channel = events;
+    if (this.#stopping) return;
+    const { consumerTag } = await consume.consume(this.queue, (message) => {
+      if (message) return this.#receive({ session, message });
+      // The broker cancelled the consumer (queue deleted, consumer timeout on 4.3+).
+      if (this.#session === session && !this.#stopping) {
+        this.#logger.warn("The broker cancelled the consumer; reconnecting");
+        model.close().catch(() => {});
+      }
+    });
+    session.consumerTag = consumerTag;
+    this.#emit(workerEvent("worker.online", this.name));
+    this.#logger.info(
+      "Worker {name} consuming {queue} (prefetch {prefetch}, concurrency {concurrency})",
+      {
+        name: this.name,
+        queue: this.queue,
+        prefetch: this.#prefetch,
+        concurrency: this.#concurrency,
+      },
+    );
+  }
+
+  #receive(delivery: Delivery): void {
+    if (this.#running.size >= this.#concurrency) {
+      this.#waiting.push(delivery);
+      return;
+    }
+    const run = this.#handle(delivery)
+      .catch((error) => this.#logger.error("Task handling failed: {error}", { error }))
+      .finally(() => {
+        this.#running.delete(run);
+        const next = this.#waiting.shift();
+        if (next) this.#receive(next);
+      });
+    this.#running.add(run);
+  }
+
+  async #handle(delivery: Delivery): Promise<void> {
+    const { message } = delivery;
+    const redelivered = message.fields.redelivered;
+    let attempt: Attempt = { attempt: 1, returns: 0 };
+    let task: Task<P>;
+    try {
+      attempt = readAttempt(message.properties.headers, redelivered);
+      task = decodeTask(message.content, this.#maxBody) as Task<P>;
+    } catch (error) {
+      if (!(error instanceof TaskFormatError)) throw error;
+      const id = messageIdOf(message);
+      this.#logger.error("Malformed message {id} dead-lettered: {reason}", {
+        id,
+        reason: error.message,
+      });
+      const fields = { taskId: id, seq: 0, attempt: attempt.attempt, redelivered };
+      await this.#deadLetter(delivery, fields, error.message);
+      return;
+    }
+    const fields: DeliveryFields = {
+      taskId: task.id,
+      seq: task.seq,
+      attempt: attempt.attempt,
+      redelivered,
+    };
+    if (deliveriesUsedUp(attempt)) {
+      // Should this delivery end without an ack too, the broker would drop the task with no
+      // event, and whoever waits for it would never hear: dead-letter it here, visibly.
+      const reason = `Delivered ${attempt.returns + 1} times without an ack: each run crashed ` +
+        "its worker or lost its connection";
+      this.#logger.error("Task #{seq} {taskId} dead-lettered: {reason}", { ...fields, reason });
+      await this.#deadLetter(delivery, fields, reason);
+      return;
+    }
+    this.#emit({
+      type: "task.started",
+      worker: this.name,
+      at: new Date().toISOString(),
+      ...fields,
+    });
+    this.#logger.info(
+      "Started task #{seq} {taskId} (complexity {complexity}, attempt {attempt}{again})",
+      { ...fields, complexity: task.complexity, again: redelivered ? ", redelivered" : "" },
+    );
+    const started = performance.now();
+    try {
+      await withProcessSpan(
+        this.queue,
+        task,
+        message.properties.headers?.traceparent,
+        () => this.#runHandler(task, attempt.attempt, redelivered),
+      );
+    } catch (error) {
+      const durationMs = Math.round(performance.now() - started);
+      const reason = errorMessage(error).slice(0, MAX_REASON - 100);
+      this.#failed++;
+      const next = afterFailure(attempt.attempt, {
+        maxAttempts: this.#maxAttempts,
+        retryDelayMs: this.#retryDelayMs,
+      });
+      if (next.action === "dead") {
+        this.#logger.error(
+          "Task #{seq} {taskId} failed on attempt {attempt}, dead-lettered: " +
+            "{reason}",
+          { ...fields, reason },
+        );
+        await this.#deadLetter(delivery, fields, `${reason} (after ${attempt.attempt} attempts)`);
+      } else {
+        await this.#retry(delivery, fields, reason, durationMs, next.delayMs);
+      }
+      return;
+    }
+    const durationMs = Math.round(performance.now() - started);
+    this.#emit({
+      type: "task.completed",
+      worker: this.name,
+      at: new Date().toISOString(),
+      ...fields,
+      durationMs,
+    });
+    this.#completed++;
+    this.#recent.push(Date.now());
+    this.#logger.info("Completed task #{seq} {taskId} in {durationMs} ms", {
+      ...fields,
+      durationMs,
+    });
+    if (this.#crashAfterCompleted) {
+      // Test-only crash point: die once the broker has the completion event, before the ack.
+      await this.#events.flush();
+      Deno.kill(Deno.pid, "SIGKILL");
+    }
+    this.#settle(delivery, "ack");
+  }
+
+  async #runHandler(task: Task<P>, attempt: number, redelivered: boolean): Promise<void> {
+    const controller = new AbortController();
+    const timeoutMs = this.#taskTimeoutMs;
+    const timer = timeoutMs > 0
+      ? setTimeout(() => controller.abort(new TaskTimeoutError(timeoutMs)), timeoutMs)
+      : undefined;
+    const { signal } = controller;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        // A handler that ignores its signal is abandoned when it fires; its promise is left behind.
+        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+        Promise.resolve()
+          .then(() =>
+            this.#handler(task, {
+              signal,
+              attempt,
+              redelivered,
+              logger: this.#handlerLogger,
+              timeScale: this.#timeScale,
+            })
+          )
+          .then(() => resolve(), reject);
+      });
+    } catch (error) {
+      throw signal.aborted ? signal.reason : error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Sends a failed task to a delay queue that returns it to the work queue later, then acks. */
+  async #retry(
+    delivery: Delivery,
+    fields: DeliveryFields,
+    reason: string,
+    durationMs: number,
+    delayMs: number,
+  ): Promise<void> {
+    const { session, message } = delivery;
+    this.#emit({
+      type: "task.failed",
+      worker: this.name,
+      at: new Date().toISOString(),
+      ...fields,
+      durationMs,
+      reason,
+    });
+    this.#logger.warn(
+      "Task #{seq} {taskId} failed on attempt {attempt}: {reason}; retry in {delayMs} ms",
+      { ...fields, reason, delayMs },
+    );
+    try {
+      let declared = session.delayQueues.get(delayMs);
+      if (declared === undefined) {
+        declared = declareDelayQueue(session.publish, this.queue, delayMs);
+        session.delayQueues.set(delayMs, declared);
+      }
+      await publishConfirmed(session.publish, await declared, message.content, {
+        ...republishProperties(message.properties, { "x-tareas-attempts": fields.attempt }),
+      });
+    } catch (error) {
+      if (this.#channelGone(delivery, error)) {
+        this.#logger.warn(
+          "Could not schedule the retry of task {taskId}: {cause}; the broker " +
+            "returns it to the queue",
+          { ...fields, cause: errorMessage(error) },
+        );
+        return;
+      }
+      await this.#refuse(delivery, fields, `Could not schedule a retry: ${errorMessage(error)}`);
+      return;
+    }
+    this.#settle(delivery, "ack");
+  }
+
+  /** Copies a task to the dead-letter queue with the reason, then acks it. */
+  async #deadLetter(delivery: Delivery, fields: DeliveryFields, reason: string): Promise<void> {
+    const { session, message } = delivery;
+    try {
+      await publishConfirmed(
+        session.publish,
+        deadQueue(this.queue),
+        message.content,
+        republishProperties(message.properties, {
+          "x-tareas-reason": reason,
+          "x-tareas-attempts": fields.attempt,
+          "x-tareas-worker": this.name,
+          "x-tareas-dead-at": new Date().toISOString(),
+        }),
+      );
+    } catch (error) {
+      if (this.#channelGone(delivery, error)) {
+        this.#logger.warn(
+          "Could not dead-letter task {taskId}: {cause}; the broker returns it " +
+            "to the queue",
+          { ...fields, cause: errorMessage(error) },
+        );
+        return;
+      }
+      await this.#refuse(delivery, fields, `${reason}; could not copy it: ${errorMessage(error)}`);
+      return;
+    }
+    this.#emit({
+      type: "task.dead",
+      worker: this.name,
+      at: new Date().toISOString(),
+      ...fields,
+      reason,
+    });
+    this.#settle(delivery, "ack");
+  }
+
+  /**
+   * Rejects a delivery without requeueing it, so that the queue's own at-least-once
+   * dead-lettering moves it to `<queue>.dead` as it came: the last resort when tareas cannot
+   * publish the copy itself (a header the client cannot encode, a broker refusal).
+   */
+  #refuse(delivery: Delivery, fields: DeliveryFields, reason: string): Promise<void> {
+    this.#logger.error(
+      "Task {taskId} rejected to the dead-letter queue by the broker: {reason}",
+      { ...fields, reason },
+    );
+    this.#emit({
+      type: "task.dead",
+      worker: this.name,
+      at: new Date().toISOString(),
+      ...fields,
+      reason: reason.slice(0, MAX_REASON),
+    });
+    this.#settle(delivery, "reject");
+    return Promise.resolve();
+  }
+
+  /** Whether a failed publish failed because the delivery's channel or connection is gone. */
+  #channelGone(delivery: Delivery, error: unknown): boolean {
+    return delivery.session !== this.#session ||
+      /channel (closed|closing|ended)|connection closed/i.test(errorMessage(error));
+  }
+
+  /** Acks or rejects a delivery on the channel it came from; one from a dead channel is dropped. */
+  #settle({ session, message }: Delivery, how: "ack" | "reject"): void {
+    if (session !== this.#session) {
+      this.#logger.debug(
+        "Dropped the ack of a delivery from a closed channel: the broker " +
+          "requeued it",
+      );
+      return;
+    }
+    try {
+      if (how === "ack") session.consume.ack(message);
+      else session.consume.nack(message, false, false);
+    } catch (error) {
+      // The channel closed a moment ago and its close event has not run yet: same as above.
+      this.#logger.debug("Dropped an ack: {cause}", { cause: errorMessage(error) });
+    }
+  }
+}
+
+/** Publishes to a queue with a broker confirm; rejects when the broker refuses or the channel closes. */
+function publishConfirmed(
+  channel: ConfirmChannel,
+  queue: string,
+  content: ConsumeMessage["content"],
+  options: Parameters<ConfirmChannel["sendToQueue"]>[2],
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    try {
+      channel.sendToQueue(queue, content, options, (error) => error ? reject(error) : resolve());
+    } catch (error) {
+      reject(error);
+    }
+  });
+}
+
+/** The message's id as a task id for events: untrusted, so only a short non-empty string. */
+function messageIdOf(message: ConsumeMessage): string {
+  const id = message.properties.messageId;
+  return typeof id === "string" && id.length > 0 && id.length <= MAX_ID_LENGTH
+    ? id
+    : "(no message id)";
+}
+
+function whole(name: string, value: number, min: number, max: number): number {
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(`Invalid ${name} ${value}: expected a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function defaultName(): string {
+  try {
+    return `${Deno.hostname()}-${Deno.pid}`;
+  } catch {
+    return `worker-${Deno.pid}`;
+  }
+}
+
+function envVar(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}

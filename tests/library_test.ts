@@ -1,0 +1,158 @@
+/**
+ * tareas as a library: a program imports mod.ts, enqueues tasks with payloads and runs workers in
+ * the same process, observing them through their lifecycle events.
+ */
+import assert from "node:assert/strict";
+import {
+  createProducer,
+  createWorker,
+  type Task,
+  type TaskEvent,
+  type Worker,
+  WorkerLifecycleEvent,
+} from "../mod.ts";
+import { Scenario, within } from "../testing/scenario.ts";
+
+const options = { sanitizeOps: true, sanitizeResources: true };
+
+interface Order {
+  n: number;
+  customer: string;
+  lines: { sku: string; quantity: number }[];
+}
+
+Deno.test({
+  name: "100 tasks with distinct payloads are each handled exactly once, intact, by two " +
+    "in-process workers",
+  ...options,
+  async fn() {
+    await using scenario = await Scenario.open();
+    const { url, queue } = scenario;
+    const seen: { worker: string; task: Task<Order> }[] = [];
+    const all = Promise.withResolvers<void>();
+    const workers: Worker[] = [];
+    for (const name of ["embedded-a", "embedded-b"]) {
+      workers.push(
+        await createWorker<Order>({
+          url,
+          queue,
+          name,
+          handler: (task) => {
+            seen.push({ worker: name, task });
+            if (seen.length === 100) all.resolve();
+          },
+        }),
+      );
+    }
+    const completed: TaskEvent[] = [];
+    for (const worker of workers) {
+      worker.addEventListener("task.completed", (event) => {
+        assert.ok(event instanceof WorkerLifecycleEvent);
+        completed.push(event.detail);
+      });
+    }
+    const payloads: Order[] = Array.from({ length: 100 }, (_, n) => ({
+      n,
+      customer: `cliente ${n} — ñandú "quoted" <b>`,
+      lines: [{ sku: `sku-${n}`, quantity: n % 7 }],
+    }));
+    await using producer = await createProducer({ url, queue });
+    const tasks = await producer.enqueueMany(payloads);
+    assert.equal(new Set(tasks.map((task) => task.id)).size, 100, "100 distinct ids");
+
+    await within(all.promise, 30_000, "the handlers to see 100 tasks");
+    for (const worker of workers) await worker.close();
+    const byN = new Map(seen.map(({ task }) => [task.payload.n, task]));
+    assert.equal(seen.length, 100, "no task was handled twice");
+    assert.equal(byN.size, 100, "every payload was handled");
+    for (const task of tasks) {
+      assert.deepEqual(byN.get(task.payload.n), task, `task ${task.payload.n} arrived intact`);
+    }
+    assert.equal(completed.length, 100, "a task.completed lifecycle event per task");
+    assert.equal(await scenario.ready(), 0, "nothing left in the queue");
+    scenario.pass();
+  },
+});
+
+Deno.test({
+  name: "closing a worker while its handler runs lets the task finish and be acked, and it is " +
+    "not redelivered",
+  ...options,
+  async fn() {
+    await using scenario = await Scenario.open();
+    const { url, queue } = scenario;
+    const started = Promise.withResolvers<void>();
+    const release = Promise.withResolvers<void>();
+    const worker = await createWorker({
+      url,
+      queue,
+      name: "closing",
+      handler: async () => {
+        started.resolve();
+        await release.promise;
+      },
+    });
+    const offline = new Promise<void>((resolve) =>
+      worker.addEventListener("worker.offline", () => resolve())
+    );
+    await using producer = await createProducer({ url, queue });
+    const task = await producer.enqueue({ hello: "world" });
+    await within(started.promise, 10_000, "the handler to start");
+
+    const closing = worker.close();
+    assert.equal(worker.close(), closing, "close() is idempotent");
+    assert.equal(worker.inHand, 1, "the task is still in hand while closing");
+    release.resolve();
+    await within(closing, 10_000, "the worker to close");
+    await within(offline, 1_000, "worker.offline");
+    await within(worker.closed, 1_000, "worker.closed");
+
+    const done = scenario.completions();
+    assert.equal(done.length, 1, "completed once");
+    assert.equal(done[0]!.taskId, task.id);
+    assert.equal(await scenario.ready(), 0, "acked: nothing went back to the queue");
+    // A second worker finds nothing to redeliver.
+    const next = await createWorker({ url, queue, name: "next" });
+    await next.close();
+    assert.equal(scenario.events.filter((e) => e.type === "task.started").length, 1);
+    scenario.pass();
+  },
+});
+
+Deno.test({
+  name: "a worker created with an aborted signal, or closed by its signal, stops gracefully",
+  ...options,
+  async fn() {
+    await using scenario = await Scenario.open();
+    const controller = new AbortController();
+    const worker = await createWorker({
+      url: scenario.url,
+      queue: scenario.queue,
+      name: "signalled",
+      signal: controller.signal,
+    });
+    controller.abort();
+    await within(worker.closed, 10_000, "the worker to close on abort");
+    await scenario.waitForEvent((e) => e.type === "worker.offline", "worker.offline");
+    scenario.pass();
+  },
+});
+
+Deno.test({
+  name: "bad options and payloads are refused with one-line errors before anything is published",
+  ...options,
+  async fn() {
+    await using scenario = await Scenario.open();
+    const { url, queue } = scenario;
+    await assert.rejects(
+      createWorker({ url, queue, concurrency: 0 }),
+      /^UsageError: Invalid concurrency 0: expected a whole number from 1/,
+    );
+    await assert.rejects(createWorker({ url, queue, prefetch: 1, concurrency: 2 }), /prefetch 1/);
+    await using producer = await createProducer({ url, queue });
+    await assert.rejects(producer.enqueue(10n), /Payload is not JSON/);
+    await assert.rejects(producer.enqueue(null, { id: "" }), /Invalid task: "id"/);
+    assert.equal(await scenario.ready(), 0, "nothing was published");
+    scenario.pass();
+  },
+});
