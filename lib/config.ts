@@ -6,11 +6,14 @@
 import { parseArgs } from "node:util";
 import { UsageError } from "./errors.ts";
 import { DEFAULT_QUEUE } from "./topology.ts";
-import { DEFAULT_URL, redactUrl } from "./url.ts";
+import { DEFAULT_URL, parseBrokerUrls } from "./url.ts";
 
 /** Settings both entry points share. */
 export interface CommonConfig {
-  /** Broker URL (`AMQP_URL`). Contains the password: print it only through {@linkcode redactUrl}. */
+  /**
+   * Broker URL, or a comma-separated list of a cluster's nodes (`AMQP_URL`). Contains the
+   * password: print it only through `redactUrl`.
+   */
   url: string;
   /** Work queue name (`--queue`). */
   queue: string;
@@ -142,7 +145,7 @@ Examples:
  */
 export function parseWorkerArgs(
   args: string[],
-  env: Record<string, string | undefined> = Deno.env.toObject(),
+  env: Record<string, string | undefined> = environment(),
 ): WorkerConfig | "help" {
   const values = parse(args, {
     prefetch: { type: "string" },
@@ -189,7 +192,7 @@ export function parseWorkerArgs(
  */
 export function parseProducerArgs(
   args: string[],
-  env: Record<string, string | undefined> = Deno.env.toObject(),
+  env: Record<string, string | undefined> = environment(),
 ): ProducerConfig | "help" {
   const values = parse(args, {
     count: { type: "string" },
@@ -259,7 +262,7 @@ export const DEMO_QUEUE = "tareas_demo";
  */
 export function parseStatusArgs(
   args: string[],
-  env: Record<string, string | undefined> = Deno.env.toObject(),
+  env: Record<string, string | undefined> = environment(),
 ): StatusConfig | "help" {
   const values = parse(args, { watch: { type: "boolean" }, json: { type: "boolean" } });
   if (values === "help") return values;
@@ -273,7 +276,7 @@ export function parseStatusArgs(
  */
 export function parseDemoArgs(
   args: string[],
-  env: Record<string, string | undefined> = Deno.env.toObject(),
+  env: Record<string, string | undefined> = environment(),
 ): DemoConfig | "help" {
   const values = parse(args, {
     workers: { type: "string" },
@@ -329,15 +332,7 @@ function parse(args: string[], options: Options): Values | "help" {
 
 function common(values: Values, env: Record<string, string | undefined>): CommonConfig {
   const url = env.AMQP_URL || DEFAULT_URL;
-  let protocol: string;
-  try {
-    protocol = new URL(url).protocol;
-  } catch {
-    throw new UsageError(`Invalid AMQP_URL "${redactUrl(url)}": not a URL`);
-  }
-  if (protocol !== "amqp:" && protocol !== "amqps:") {
-    throw new UsageError(`Invalid AMQP_URL "${redactUrl(url)}": expected amqp:// or amqps://`);
-  }
+  parseBrokerUrls(url, "AMQP_URL");
   const queue = str(values, "queue") ?? DEFAULT_QUEUE;
   if (queue === "" || queue.length > 200 || queue.startsWith("amq.")) {
     throw new UsageError(
@@ -371,4 +366,12 @@ function integer(values: Values, flag: string, fallback: number, min: number, ma
     );
   }
   return value;
+}
+
+/**
+ * The environment variables configuration reads, and only those: each entry point runs with
+ * `--allow-env` scoped to them.
+ */
+function environment(): Record<string, string | undefined> {
+  return { AMQP_URL: Deno.env.get("AMQP_URL") };
 }

@@ -1,27 +1,37 @@
 /**
  * The broker connection: amqplib's built-in recovery (backoff with jitter, `setup` run again after
- * every reconnect), heartbeats, and the classification of failures that retrying cannot fix.
+ * every reconnect), heartbeats, a short connect timeout, the classification of failures that
+ * retrying cannot fix, and, for a cluster, moving on to the next node of the URL list whenever a
+ * connection is lost or fails.
  * @module
  */
-import amqp, { type ChannelModel } from "amqplib";
-import { redactUrl } from "./url.ts";
+import amqp, { type ChannelModel, type Options } from "amqplib";
 import { BrokerUnreachableError, ConfigError, errorMessage } from "./errors.ts";
 import { log } from "./log.ts";
+import { printable } from "./text.ts";
+import { type BrokerAddress, parseBrokerUrls } from "./url.ts";
+
+/** How long a TCP connect plus the AMQP handshake may take before the next node is tried. */
+export const CONNECT_TIMEOUT_MS = 3_000;
 
 /** Options of {@linkcode openConnection}. */
 export interface ConnectionOptions {
-  /** Broker URL; printed only redacted. */
+  /** Broker URL, or a comma-separated list of a cluster's nodes; printed only redacted. */
   url: string;
   /** Heartbeat interval in seconds, 0 to disable. @default {15} */
   heartbeat?: number;
   /** Connection name shown by the broker's management tools. */
   name: string;
   /**
-   * Runs after every (re)connection: declare topology, open channels, start consumers. A
-   * {@linkcode ConfigError} thrown here stops recovery for good; other errors are retried.
+   * Runs after every (re)connection, with the node (`host:port`) connected to: declare topology,
+   * open channels, start consumers. A {@linkcode ConfigError} thrown here stops recovery for
+   * good; other errors are retried.
    */
-  setup: (model: ChannelModel) => Promise<void>;
-  /** Retries of the first connection before giving up with exit code 1. @default {4} */
+  setup: (model: ChannelModel, node: string) => Promise<void>;
+  /**
+   * Retries of the first connection before giving up with exit code 1.
+   * @default {4, or twice the number of URLs when that is more}
+   */
   initialRetries?: number;
 }
 
@@ -29,14 +39,19 @@ export interface ConnectionOptions {
 export interface Connection extends AsyncDisposable {
   /** Rejects when the connection gives up for good: a configuration error or exhausted retries. */
   readonly failed: Promise<never>;
+  /** The node (`host:port`) of the URL list it is connected to, or trying. */
+  readonly node: string;
   /** Closes the connection and stops recovering. Idempotent. */
   close(): Promise<void>;
 }
 
 /**
- * Connects to the broker, retrying a few times, and keeps reconnecting after that.
+ * Connects to the broker, retrying a few times (over every node of a list), and keeps
+ * reconnecting after that, forever. Each process starts at a random node of a list, to spread
+ * connections, and moves on to the next one on every failure.
  *
- * @throws {ConfigError} when credentials are refused or `setup` throws one.
+ * @throws {UsageError} when the URL is not a valid amqp(s) URL or list of them.
+ * @throws {ConfigError} when credentials or the virtual host are refused, or `setup` throws one.
  * @throws {BrokerUnreachableError} when the first connection fails after its retries.
  * @example
  * ```ts
@@ -48,55 +63,96 @@ export interface Connection extends AsyncDisposable {
  */
 export async function openConnection(options: ConnectionOptions): Promise<Connection> {
   const logger = log("connection");
-  const redacted = redactUrl(options.url);
-  const url = new URL(options.url);
-  url.searchParams.set("heartbeat", String(options.heartbeat ?? 15));
+  const nodes = parseBrokerUrls(options.url);
+  const all = nodes.map((node) => node.redacted).join(", ");
+  let index = Math.floor(Math.random() * nodes.length);
+  // amqplib reads this object at every (re)connection attempt: pointing it at another node is
+  // all it takes to move along the list.
+  const target: Options.Connect = {};
+  const point = (node: BrokerAddress) =>
+    Object.assign(target, {
+      protocol: node.protocol,
+      hostname: node.hostname,
+      port: node.port,
+      username: node.username,
+      password: node.password,
+      vhost: node.vhost,
+      heartbeat: options.heartbeat ?? 15,
+    });
+  const current = () => nodes[index]!;
+  const next = () => {
+    index = (index + 1) % nodes.length;
+    point(current());
+  };
+  point(current());
+
   let fail!: (error: Error) => void;
   const failed = new Promise<never>((_, reject) => fail = reject);
   failed.catch(() => {});
-  const recovering = await amqp.connect(url.href, {
+  let connectedOnce = false;
+  let retrying = false;
+  const recovering = await amqp.connect(target, {
     clientProperties: { connection_name: options.name },
     noDelay: true, // Nagle plus delayed ACKs would hold back small frames such as acks by ~40 ms.
+    timeout: CONNECT_TIMEOUT_MS,
     recovery: {
-      initialDelay: 250,
-      maxDelay: 10_000,
+      // At most a second between attempts: back within a second of the broker, one attempt a
+      // second against a broker that is down.
+      initialDelay: 100,
+      maxDelay: 1_000,
       factor: 2,
       jitter: 0.3,
-      initialMaxRetries: options.initialRetries ?? 4,
+      initialMaxRetries: options.initialRetries ?? Math.max(4, 2 * nodes.length),
       maxRetries: Infinity,
       waitForConnect: false,
-      setup: options.setup,
+      setup: (model: ChannelModel) => options.setup(model, current().node),
     },
   });
   const giveUp = (error: Error) => {
     fail(error);
     recovering.close().catch(() => {});
   };
-  recovering.on("connect", () => logger.info("Connected to {url}", { url: redacted }));
+  recovering.on("connect", () => {
+    logger.info("Connected to {url}", { url: current().redacted });
+    connectedOnce = true;
+    retrying = false;
+  });
   recovering.on("connect-failed", (error: Error) => {
-    const fatal = fatalError(error, redacted);
-    if (fatal) giveUp(fatal);
+    const fatal = fatalError(error, current());
+    if (fatal) return giveUp(fatal);
+    const cause = errorMessage(error);
+    // One line while retrying; the attempts themselves at debug level.
+    if (!retrying) {
+      retrying = true;
+      logger.warn("Cannot reach {url} ({cause}); retrying", {
+        url: connectedOnce ? current().redacted : all,
+        cause,
+      });
+    } else {
+      logger.debug("Cannot reach {url} ({cause})", { url: current().redacted, cause });
+    }
+    next();
   });
   recovering.on("disconnect", (error: Error) => {
     logger.warn("Lost connection to {url}: {cause}; reconnecting", {
-      url: redacted,
+      url: current().redacted,
       cause: errorMessage(error),
     });
+    retrying = true;
+    next();
   });
-  recovering.on("reconnect-scheduled", ({ attempt, delay, error }) => {
-    logger.warn("Cannot reach {url} ({cause}): retry {attempt} in {delay} ms", {
-      url: redacted,
-      cause: errorMessage(error),
-      attempt,
-      delay,
-    });
+  recovering.on("reconnect-scheduled", ({ attempt, delay }) => {
+    logger.debug("Reconnect attempt {attempt} in {delay} ms", { attempt, delay });
   });
   recovering.on("reconnect-failed", (error: Error) => {
     giveUp(
-      new BrokerUnreachableError(`Cannot reach the broker at ${redacted}: ${errorMessage(error)}`, {
+      new BrokerUnreachableError(`Cannot reach the broker at ${all}: ${errorMessage(error)}`, {
         cause: error,
       }),
     );
+  });
+  recovering.on("blocked", (reason: string) => {
+    logger.warn("The broker blocked publishing: {reason}", { reason });
   });
   recovering.on(
     "error",
@@ -109,6 +165,9 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
   let closing: Promise<void> | undefined;
   const connection: Connection = {
     failed,
+    get node() {
+      return current().node;
+    },
     close: () => closing ??= recovering.close().catch(() => {}),
     [Symbol.asyncDispose]: () => connection.close(),
   };
@@ -121,19 +180,25 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
   return connection;
 }
 
-function fatalError(error: Error, redacted: string): Error | undefined {
+/** A failure retrying cannot fix, as a one-line configuration error; undefined for the others. */
+function fatalError(error: Error, node: BrokerAddress): Error | undefined {
   if (error instanceof ConfigError) return error;
-  if (/ACCESS[-_]REFUSED|403/.test(error.message)) {
-    const user = decodeURIComponent(new URL(redacted).username || "guest");
+  const text = error.message;
+  if (/ACCESS[-_]REFUSED|403/.test(text)) {
     return new ConfigError(
-      `The broker at ${redacted} refused the credentials of user "${user}" (ACCESS_REFUSED)`,
+      `The broker at ${node.redacted} refused the credentials of user ` +
+        `"${printable(node.username)}" ` +
+        "(ACCESS_REFUSED)",
       { cause: error },
     );
   }
-  if (/NOT[-_]ALLOWED|530/.test(error.message)) {
-    return new ConfigError(`The broker at ${redacted} refused access to the virtual host`, {
-      cause: error,
-    });
+  // The broker answers connection.open with a close: the virtual host is missing or forbidden.
+  if (/NOT[-_]ALLOWED|530|Expected ConnectionOpenOk; got <ConnectionClose/.test(text)) {
+    return new ConfigError(
+      `The broker at ${node.redacted} refused access to virtual host "${printable(node.vhost)}": ` +
+        `it does not exist, or user "${printable(node.username)}" has no permissions on it`,
+      { cause: error },
+    );
   }
   return undefined;
 }

@@ -207,6 +207,8 @@ class TareasWorker<P> extends EventTarget implements Worker {
   /** Completion times of the last minute, for the status event. */
   #recent: number[] = [];
   #statusTimer: ReturnType<typeof setInterval> | undefined;
+  /** The broker node (`host:port`) of the current connection. */
+  #node = "";
   #settleClosed!: { resolve: () => void; reject: (error: unknown) => void };
   #crashAfterCompleted = envVar("TAREAS_CRASH_AT") === "after-completed";
 
@@ -254,7 +256,7 @@ class TareasWorker<P> extends EventTarget implements Worker {
       url: this.#url,
       heartbeat: this.#heartbeat,
       name: `tareas worker ${this.name}`,
-      setup: (model) => this.#setup(model),
+      setup: (model, node) => this.#setup(model, node),
     });
     this.#connection.failed.catch((error) => {
       this.#settleClosed.reject(error);
@@ -304,10 +306,11 @@ class TareasWorker<P> extends EventTarget implements Worker {
       completed: this.#completed,
       failed: this.#failed,
       lastMinute: this.#recent.length,
+      ...(this.#node === "" ? {} : { node: this.#node }),
     }));
   }
 
-  async #setup(model: ChannelModel): Promise<void> {
+  async #setup(model: ChannelModel, node: string): Promise<void> {
     const publish = await model.createConfirmChannel();
     const consume = await model.createChannel();
     const events = await model.createChannel();
@@ -349,7 +352,8 @@ class TareasWorker<P> extends EventTarget implements Worker {
       }
     });
     session.consumerTag = consumerTag;
-    this.#emit(workerEvent("worker.online", this.name));
+    this.#node = node;
+    this.#emit(workerEvent("worker.online", this.name, { node }));
     this.#logger.info(
       "Worker {name} consuming {queue} (prefetch {prefetch}, concurrency {concurrency})",
       {
