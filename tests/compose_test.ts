@@ -2,10 +2,15 @@
  * Checks compose.yaml's structure without Docker: the services, the broker's image, healthcheck and
  * credentials, that the worker and producer run the same commands as the deno.json tasks, the
  * cluster profile (three nodes that can find and trust each other, clients given all three URLs)
- * and the brokers' message size limit.
+ * and the brokers' message size limit, which a private node started with the same settings
+ * enforces.
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import amqp from "amqplib";
 import { parse } from "yaml";
+import { canStartPrivateNode, startPrivateNode } from "../testing/broker.ts";
+import { within } from "../testing/scenario.ts";
 
 const root = new URL("../", import.meta.url);
 
@@ -381,5 +386,36 @@ Deno.test({
       limits.add(String(value));
     }
     assert.equal(limits.size, 1, "single broker and cluster nodes share one limit");
+  },
+});
+
+Deno.test({
+  name: "compose.yaml's broker settings load on a real node, which refuses a message one byte " +
+    "over max_message_size",
+  ignore: !await canStartPrivateNode(),
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    const config = mountedConfigs(rabbitmq, "rabbitmq")
+      .filter(({ target }) => target.startsWith("/etc/rabbitmq/"))
+      .map(({ content }) => content)
+      .join("\n");
+    const limit = Number(brokerSettings(rabbitmq, "rabbitmq").max_message_size);
+    await using node = await startPrivateNode({ config });
+    const connection = await within(amqp.connect(node.url), 10_000, "a connection to the node");
+    connection.on("error", () => {});
+    try {
+      const channel = await connection.createConfirmChannel();
+      const closed = new Promise<Error>((resolve) => channel.once("error", resolve));
+      const { queue } = await channel.assertQueue("", { exclusive: true });
+      channel.sendToQueue(queue, Buffer.alloc(limit));
+      await within(channel.waitForConfirms(), 10_000, `the confirm of a ${limit}-byte message`);
+      // One byte more: the broker closes the channel before any consumer could see it.
+      channel.sendToQueue(queue, Buffer.alloc(limit + 1));
+      const error = await within(closed, 10_000, "the channel to close on an oversized message");
+      assert.match(String(error), /406.*larger than configured max size/s);
+    } finally {
+      await connection.close();
+    }
   },
 });
