@@ -78,6 +78,32 @@ export interface PrivateNodeOptions {
    * @default {"tareas"}
    */
   namePrefix?: string;
+  /**
+   * The whole node name, such as `tareas-1@localhost`; overrides `namePrefix`.
+   * @default {`${namePrefix}-<random hex>@localhost`}
+   */
+  name?: string;
+  /**
+   * The AMQP port on 127.0.0.1.
+   * @default {a free port (never 5672 or another port of the main node)}
+   */
+  port?: number;
+  /**
+   * The Erlang distribution port (what peers and `rabbitmqctl` connect to).
+   * @default {a free port (never 25672 or 4369)}
+   */
+  distPort?: number;
+  /**
+   * The Erlang cookie; nodes that cluster together must share it.
+   * @default {20 random capital letters}
+   */
+  cookie?: string;
+  /**
+   * Lines appended to the node's own `rabbitmq.conf`, after the listener line (for example
+   * `max_message_size = 4194304`).
+   * @default {""}
+   */
+  config?: string;
 }
 
 /** Options for {@linkcode findOrStartBroker}. */
@@ -136,13 +162,27 @@ export interface PrivateNode extends AsyncDisposable {
   readonly name: string;
   /** The node's data dir (mnesia, logs, pid file, cookie); removed by `stop()`. */
   readonly dataDir: string;
-  /** Whether the node's processes are running (false after `kill()` and `stop()`). */
+  /** Whether the node's processes are running (false after `kill()` and `stop()`; true when frozen). */
   readonly running: boolean;
+  /** Whether {@linkcode PrivateNode.freeze} stopped the node and no `thaw()` or `kill()` followed. */
+  readonly frozen: boolean;
   /**
-   * Kills the node with SIGKILL, as a crash would, and resolves once its processes have exited.
-   * Does nothing when the node is not running.
+   * Kills the node with SIGKILL, as a crash would, and resolves once its processes have exited
+   * (gone from `/proc` or zombies waiting to be reaped). Does nothing when the node is not running.
+   * A frozen node is killed without the metadata flush, which it could not answer.
    */
   kill(options?: KillOptions): Promise<void>;
+  /**
+   * Stops the node's `beam.smp` with SIGSTOP: its sockets stay open but nothing answers, as on a
+   * hung machine (peers and clients notice through heartbeats and net ticks only).
+   *
+   * @throws {PrivateNodeError} when the node is not running.
+   */
+  freeze(): Promise<void>;
+  /** Resumes a frozen node with SIGCONT. Does nothing when it is not frozen. */
+  thaw(): Promise<void>;
+  /** The resident memory in bytes of the node's processes (beam.smp and its helpers); 0 when not running. */
+  rss(): Promise<number>;
   /**
    * Starts the node again on the same data dir, ports and name (first killing it, as
    * {@linkcode PrivateNode.kill} does, if it runs) and
@@ -222,9 +262,9 @@ export async function startPrivateNode(options: PrivateNodeOptions = {}): Promis
         `(looked for ${options.serverPath ?? `${DEBIAN_SERVER_PATH} and rabbitmq-server on PATH`})`,
     );
   }
-  const port = freePort([]);
-  const distPort = freePort([port]);
-  const name = `${options.namePrefix ?? "tareas"}-${randomHex(4)}@localhost`;
+  const port = options.port ?? freePort([options.distPort ?? 0]);
+  const distPort = options.distPort ?? freePort([port]);
+  const name = options.name ?? `${options.namePrefix ?? "tareas"}-${randomHex(4)}@localhost`;
   const dataDir = await Deno.makeTempDir({ prefix: "tareas-rabbitmq-" });
   const node = new RabbitNode({
     serverPath,
@@ -233,6 +273,8 @@ export async function startPrivateNode(options: PrivateNodeOptions = {}): Promis
     port,
     distPort,
     dataDir,
+    cookie: options.cookie ?? randomCookie(),
+    config: options.config ?? "",
     startTimeoutMs: options.startTimeoutMs ?? 60_000,
   });
   try {
@@ -252,8 +294,36 @@ interface RabbitNodeInit {
   port: number;
   distPort: number;
   dataDir: string;
+  cookie: string;
+  config: string;
   startTimeoutMs: number;
 }
+
+/**
+ * The node's parent process, run by `/bin/sh -c` with the arguments server script, output file, pid
+ * file and data dir. It runs the server and a watchdog that reads its standard input, a pipe from
+ * this process that nothing writes to: end-of-file means this process has exited, however it
+ * exited (even SIGKILL, when no unload listener runs), and the watchdog then kills the node and
+ * removes its data dir, ignoring the SIGTERM the wrapper sends it when the server exits. A
+ * background job's standard input is /dev/null unless redirected, hence fd 3.
+ */
+const WRAPPER = `
+exec 3<&0
+"$0" </dev/null 3<&- >>"$1" 2>&1 &
+server=$!
+{
+  read -r _ <&3 || true
+  trap '' TERM
+  kill -KILL $(cat "$2" 2>/dev/null) $(pgrep -P "$server" 2>/dev/null) "$server" 2>/dev/null
+  rm -rf "$3" 2>/dev/null || { sleep 1; rm -rf "$3"; }
+} &
+watchdog=$!
+exec 3<&-
+wait "$server"
+status=$?
+kill "$watchdog" 2>/dev/null
+exit "$status"
+`;
 
 /** Nodes started by this process and not yet stopped, killed on unload as a last resort. */
 const liveNodes = new Set<RabbitNode>();
@@ -267,8 +337,11 @@ class RabbitNode implements PrivateNode {
   readonly dataDir: string;
   #serverPath: string;
   #ctlPath: string;
+  #cookie: string;
+  #config: string;
   #startTimeoutMs: number;
   #child: Deno.ChildProcess | undefined;
+  #frozen = false;
   #stopped = false;
   #stopping: Promise<void> | undefined;
 
@@ -280,11 +353,17 @@ class RabbitNode implements PrivateNode {
     this.url = `amqp://guest:guest@127.0.0.1:${init.port}`;
     this.#serverPath = init.serverPath;
     this.#ctlPath = init.ctlPath;
+    this.#cookie = init.cookie;
+    this.#config = init.config;
     this.#startTimeoutMs = init.startTimeoutMs;
   }
 
   get running(): boolean {
     return this.#child !== undefined;
+  }
+
+  get frozen(): boolean {
+    return this.#frozen;
   }
 
   get #logFile(): string {
@@ -306,13 +385,14 @@ class RabbitNode implements PrivateNode {
     await Deno.mkdir(`${dir}/log`, { recursive: true });
     await Deno.writeTextFile(`${dir}/plugins`, "[].\n");
     // Our own config and env files: the system ones may bind 5672 or set another node name.
+    const extra = this.#config.trim();
     await Deno.writeTextFile(
       `${dir}/rabbitmq.conf`,
-      `listeners.tcp.1 = 127.0.0.1:${this.port}\n`,
+      `listeners.tcp.1 = 127.0.0.1:${this.port}\n${extra === "" ? "" : `${extra}\n`}`,
     );
     await Deno.writeTextFile(`${dir}/rabbitmq-env.conf`, "");
     // HOME is the data dir, so the node and rabbitmqctl share this cookie and leave ~ alone.
-    await Deno.writeTextFile(`${dir}/.erlang.cookie`, randomCookie(), { mode: 0o400 });
+    await Deno.writeTextFile(`${dir}/.erlang.cookie`, this.#cookie, { mode: 0o400 });
   }
 
   /** Spawns the node and waits until its AMQP port accepts connections. */
@@ -321,13 +401,14 @@ class RabbitNode implements PrivateNode {
     let child: Deno.ChildProcess;
     try {
       // The output goes to a file rather than a pipe, so that nothing here keeps this process alive
-      // if the caller forgets stop(): it exits, and the unload listener kills the node.
+      // if the caller forgets stop(): it exits, and the unload listener kills the node. Should this
+      // process die without unload (SIGKILL, a crash of Deno), the watchdog kills the node.
       child = new Deno.Command("/bin/sh", {
-        args: ["-c", 'exec "$0" >>"$1" 2>&1', this.#serverPath, this.#outputFile],
+        args: ["-c", WRAPPER, this.#serverPath, this.#outputFile, this.#pidFile, this.dataDir],
         cwd: this.dataDir,
         env: this.#env(true),
         clearEnv: true,
-        stdin: "null",
+        stdin: "piped",
         stdout: "null",
         stderr: "null",
       }).spawn();
@@ -346,7 +427,7 @@ class RabbitNode implements PrivateNode {
   async kill(options: KillOptions = {}): Promise<void> {
     const child = this.#child;
     if (child === undefined) return;
-    if (options.flushQuorumMetadata ?? true) {
+    if ((options.flushQuorumMetadata ?? true) && !this.#frozen) {
       // Best effort: a node that does not answer is killed all the same.
       await this.rabbitmqctl([
         "eval",
@@ -356,7 +437,39 @@ class RabbitNode implements PrivateNode {
       ]).catch(() => {});
     }
     this.#child = undefined;
+    this.#frozen = false;
     await this.#terminate(child);
+  }
+
+  async freeze(): Promise<void> {
+    const beam = this.#child === undefined ? undefined : await this.#beamPid();
+    if (beam === undefined) {
+      throw new PrivateNodeError(`Cannot freeze RabbitMQ node ${this.name}: it is not running`);
+    }
+    Deno.kill(beam, "SIGSTOP");
+    this.#frozen = true;
+  }
+
+  async thaw(): Promise<void> {
+    if (!this.#frozen) return;
+    const beam = await this.#beamPid();
+    if (beam !== undefined) killQuietly(beam, "SIGCONT");
+    this.#frozen = false;
+  }
+
+  async rss(): Promise<number> {
+    const child = this.#child;
+    if (child === undefined) return 0;
+    let bytes = 0;
+    for (const pid of await descendants(child.pid)) {
+      try {
+        const status = await Deno.readTextFile(`/proc/${pid}/status`);
+        bytes += Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0) * 1024;
+      } catch {
+        // Exited while we looked.
+      }
+    }
+    return bytes;
   }
 
   async restart(): Promise<void> {
@@ -432,7 +545,7 @@ class RabbitNode implements PrivateNode {
     const child = this.#child;
     if (child !== undefined) {
       for (const pid of [this.#beamPidSync(), ...descendantsSync(child.pid), child.pid]) {
-        if (pid !== undefined) killQuietly(pid);
+        if (pid !== undefined) killQuietly(pid, "SIGKILL");
       }
     }
     try {
@@ -512,15 +625,16 @@ class RabbitNode implements PrivateNode {
   }
 
   async #terminate(child: Deno.ChildProcess): Promise<void> {
-    // The wrapper script waits for beam.smp and exits with it: kill beam.smp and whatever it
-    // spawned (erl_child_setup, inet_gethost), then wait for the script. epmd daemonizes: left.
+    // The wrapper waits for the server script, which waits for beam.smp: kill beam.smp and
+    // whatever it spawned (erl_child_setup, inet_gethost, the disk monitor's shell) and the
+    // watchdog, then wait for the wrapper. epmd daemonizes: it is shared and left alone.
     const beam = await this.#beamPid();
     const targets = new Set<number>();
     if (beam !== undefined) targets.add(beam);
     for (const pid of await descendants(child.pid)) targets.add(pid);
     targets.delete(child.pid);
     if (targets.size === 0) targets.add(child.pid);
-    for (const pid of targets) killQuietly(pid);
+    for (const pid of targets) killQuietly(pid, "SIGKILL");
     child.ref(); // Wait for the exit even if nothing else keeps this process alive.
     let timer: ReturnType<typeof setTimeout> | undefined;
     const exited = await Promise.race([
@@ -529,8 +643,20 @@ class RabbitNode implements PrivateNode {
     ]);
     clearTimeout(timer);
     if (!exited) {
-      killQuietly(child.pid);
+      killQuietly(child.pid, "SIGKILL");
       await child.status;
+    }
+    await child.stdin.close().catch(() => {});
+    // Orphaned helpers are reaped by PID 1, which may take a second here: a zombie is gone enough.
+    const deadline = Date.now() + 10_000;
+    while ([...targets].some(isAlive)) {
+      if (Date.now() >= deadline) {
+        const left = [...targets].filter(isAlive).join(", ");
+        throw new PrivateNodeError(
+          `Processes of RabbitMQ node ${this.name} survived SIGKILL for 10 s: ${left}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
 
@@ -591,7 +717,6 @@ async function acceptsConnection(
   }
 }
 
-/** The server script to run: `explicit` if it exists, else Debian's, else `rabbitmq-server` on PATH. */
 /**
  * Whether a private node can be started here: `rabbitmq-server` is installed. Docker users may
  * have a broker to connect to but nothing to start private nodes from.
@@ -600,6 +725,7 @@ export async function canStartPrivateNode(): Promise<boolean> {
   return await findServer(undefined) !== undefined;
 }
 
+/** The server script to run: `explicit` if it exists, else Debian's, else `rabbitmq-server` on PATH. */
 async function findServer(explicit: string | undefined): Promise<string | undefined> {
   if (explicit !== undefined) return await isFile(explicit) ? explicit : undefined;
   if (await isFile(DEBIAN_SERVER_PATH)) return DEBIAN_SERVER_PATH;
@@ -619,8 +745,11 @@ async function isFile(path: string): Promise<boolean> {
   }
 }
 
-/** A free port on 127.0.0.1, none of the reserved ones and none of `taken`. */
-function freePort(taken: number[]): number {
+/**
+ * A port on 127.0.0.1 that was free a moment ago, none of the main node's or epmd's, none of
+ * `rabbitmqctl`'s and none of `taken` (ports already handed to another node).
+ */
+export function freePort(taken: number[] = []): number {
   for (let attempt = 0; attempt < 50; attempt++) {
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const { port } = listener.addr as Deno.NetAddr;
@@ -630,6 +759,30 @@ function freePort(taken: number[]): number {
   }
   // Unreachable in practice: the kernel hands out ports from a range of thousands.
   throw new PrivateNodeError("Cannot find a free port on 127.0.0.1: 50 attempts failed");
+}
+
+/**
+ * The pids of running processes whose command line or environment mentions `text` (Linux `/proc`;
+ * zombies have neither): what a test checks to see that a node left no process behind. A node's
+ * name is in the environment of all its processes (`RABBITMQ_NODENAME`), never on beam.smp's
+ * command line.
+ */
+export async function processesMentioning(text: string): Promise<number[]> {
+  const pids: number[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    for (const file of ["cmdline", "environ"]) {
+      try {
+        if ((await Deno.readTextFile(`/proc/${entry.name}/${file}`)).includes(text)) {
+          pids.push(Number(entry.name));
+          break;
+        }
+      } catch {
+        // Exited while we looked, or not ours to read.
+      }
+    }
+  }
+  return pids;
 }
 
 /** Processes descending from `pid`, children first (Linux `/proc`; empty elsewhere). */
@@ -696,11 +849,21 @@ function parsePid(text: string): number | undefined {
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-function killQuietly(pid: number): void {
+function killQuietly(pid: number, signal: Deno.Signal): void {
   try {
-    Deno.kill(pid, "SIGKILL");
+    Deno.kill(pid, signal);
   } catch {
     // Already gone.
+  }
+}
+
+/** Whether `pid` runs or is stopped: false once it has exited, zombie or not (Linux `/proc`). */
+function isAlive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
   }
 }
 

@@ -10,6 +10,7 @@ import {
   canStartPrivateNode,
   findOrStartBroker,
   type PrivateNode,
+  processesMentioning,
 } from "../testing/broker.ts";
 import { redactUrl } from "../lib/url.ts";
 import { within } from "../testing/scenario.ts";
@@ -36,21 +37,6 @@ function closedPort(): number {
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();
   return port;
-}
-
-/** The pids of every running process whose command line mentions `text`. */
-async function processesMentioning(text: string): Promise<number[]> {
-  const pids: number[] = [];
-  for await (const entry of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const cmdline = await Deno.readTextFile(`/proc/${entry.name}/cmdline`);
-      if (cmdline.includes(text)) pids.push(Number(entry.name));
-    } catch {
-      // Exited while we looked.
-    }
-  }
-  return pids;
 }
 
 async function exists(path: string): Promise<boolean> {
