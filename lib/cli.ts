@@ -42,6 +42,13 @@ export async function runMain<C>(
   Deno.exit(code);
 }
 
+/**
+ * Signals this close after the first belong to the same Ctrl-C: a terminal sends SIGINT to the
+ * whole foreground process group and `deno task` forwards one more to its child, a few
+ * milliseconds apart. A person pressing Ctrl-C again takes longer than this.
+ */
+export const SAME_SIGNAL_MS = 500;
+
 /** What {@linkcode onStopSignals} installed; `remove()` uninstalls it. */
 export interface StopSignals {
   /** Removes the signal listeners. */
@@ -49,15 +56,18 @@ export interface StopSignals {
 }
 
 /**
- * Listens for SIGINT and SIGTERM: the first calls `graceful` (finish what is in hand), a second
- * one calls `forced` (exit at once).
+ * Listens for SIGINT and SIGTERM: the first calls `graceful` (finish what is in hand); another
+ * one more than {@linkcode SAME_SIGNAL_MS} later calls `forced` (exit at once).
  */
 export function onStopSignals(graceful: () => void, forced: () => void): StopSignals {
-  let stopping = false;
+  let first: number | undefined;
   const listener = () => {
-    if (stopping) return forced();
-    stopping = true;
-    graceful();
+    const now = performance.now();
+    if (first === undefined) {
+      first = now;
+      return graceful();
+    }
+    if (now - first > SAME_SIGNAL_MS) forced();
   };
   const signals = ["SIGINT", "SIGTERM"] as const;
   for (const signal of signals) Deno.addSignalListener(signal, listener);

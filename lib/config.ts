@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import { UsageError } from "./errors.ts";
 import { DEFAULT_QUEUE } from "./topology.ts";
+import { printable } from "./text.ts";
 import { DEFAULT_URL, parseBrokerUrls } from "./url.ts";
 
 /** Settings both entry points share. */
@@ -319,6 +320,14 @@ function parse(args: string[], options: Options): Values | "help" {
     } else {
       joined.push(arg);
     }
+    // `-count 3` would read as the short flags -c -o -u…: name what was typed instead.
+    const single = /^-([a-z][a-z-]+)(=.*)?$/.exec(arg);
+    if (single) {
+      const hint = single[1]! in all ? `, did you mean '--${single[1]}'?` : "";
+      throw new UsageError(
+        `Unknown option '${printable(arg)}': long options take two dashes${hint}; see --help`,
+      );
+    }
   }
   let values: Values;
   try {
@@ -336,7 +345,9 @@ function common(values: Values, env: Record<string, string | undefined>): Common
   const queue = str(values, "queue") ?? DEFAULT_QUEUE;
   if (queue === "" || queue.length > 200 || queue.startsWith("amq.")) {
     throw new UsageError(
-      `Invalid --queue "${queue}": expected 1 to 200 characters, not starting with "amq."`,
+      `Invalid --queue "${
+        printable(queue)
+      }": expected 1 to 200 characters, not starting with "amq."`,
     );
   }
   return { url, queue, heartbeat: integer(values, "heartbeat", 15, 0, 600) };

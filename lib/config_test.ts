@@ -45,6 +45,12 @@ Deno.test("bad flags are usage errors with one-line messages", async (t) => {
     [["--min", "5", "--max", "1"], /--min must not exceed --max/, "producer"],
     [["--timeline", "x.svg"], /--timeline: it needs --wait/, "producer"],
     [["--nope"], /^Unknown option '--nope'; see --help$/, "producer"],
+    [
+      ["-count", "3"],
+      /^Unknown option '-count': long options take two dashes, did you mean '--count'\?; see --help$/,
+      "producer",
+    ],
+    [["-xyz"], /^Unknown option '-xyz': long options take two dashes; see --help$/, "worker"],
     [["extra"], /^Unexpected argument 'extra'/, "worker"],
     [["--prefetch", "1", "--concurrency", "2"], /must be at least --concurrency/, "worker"],
     [["--queue", "amq.x"], /^Invalid --queue "amq.x"/, "worker"],

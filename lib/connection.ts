@@ -105,7 +105,10 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
       initialMaxRetries: options.initialRetries ?? Math.max(4, 2 * nodes.length),
       maxRetries: Infinity,
       waitForConnect: false,
-      setup: (model: ChannelModel) => options.setup(model, current().node),
+      setup: (model: ChannelModel) => {
+        logger.info("Connected to {url}", { url: current().redacted });
+        return options.setup(model, current().node);
+      },
     },
   });
   const giveUp = (error: Error) => {
@@ -113,7 +116,6 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
     recovering.close().catch(() => {});
   };
   recovering.on("connect", () => {
-    logger.info("Connected to {url}", { url: current().redacted });
     connectedOnce = true;
     retrying = false;
   });

@@ -4,6 +4,7 @@
  * @module
  */
 import { errorMessage, UsageError } from "./errors.ts";
+import { delay } from "./async.ts";
 import type { Task } from "./task.ts";
 
 /** What a handler gets besides the task. */
@@ -56,23 +57,6 @@ export type TaskHandler<P = unknown> = (task: Task<P>, context: TaskContext) => 
  */
 export function sleepHandler(task: Task, context: TaskContext): Promise<void> {
   return delay(task.complexity * context.timeScale * 1000, context.signal);
-}
-
-/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    if (ms <= 0) return resolve(); // A timer costs milliseconds: no-op tasks must not pay it.
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /**

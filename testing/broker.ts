@@ -13,8 +13,8 @@
  * @module
  */
 
-import { TareasError } from "../lib/errors.ts";
-import { DEFAULT_URL, redactUrl } from "../lib/url.ts";
+import { errorMessage, TareasError } from "../lib/errors.ts";
+import { DEFAULT_URL, parseBrokerUrls, redactUrl } from "../lib/url.ts";
 
 /** Where Debian's package puts the server script that runs as the calling user. */
 const DEBIAN_SERVER_PATH = "/usr/lib/rabbitmq/bin/rabbitmq-server";
@@ -221,7 +221,7 @@ export interface PrivateNode extends AsyncDisposable {
  */
 export async function findOrStartBroker(options: FindBrokerOptions = {}): Promise<Broker> {
   const url = options.url ?? envVar("AMQP_URL") ?? DEFAULT_URL;
-  const { hostname, port } = brokerAddress(url);
+  const { hostname, port } = parseBrokerUrls(url)[0]!;
   if (await acceptsConnection(hostname, port, options.probeTimeoutMs ?? 2_000)) {
     return {
       url,
@@ -264,7 +264,8 @@ export async function startPrivateNode(options: PrivateNodeOptions = {}): Promis
   }
   const port = options.port ?? freePort([options.distPort ?? 0]);
   const distPort = options.distPort ?? freePort([port]);
-  const name = options.name ?? `${options.namePrefix ?? "tareas"}-${randomHex(4)}@localhost`;
+  const name = options.name ??
+    `${options.namePrefix ?? "tareas"}-${crypto.randomUUID().slice(0, 8)}@localhost`;
   const dataDir = await Deno.makeTempDir({ prefix: "tareas-rabbitmq-" });
   const node = new RabbitNode({
     serverPath,
@@ -685,19 +686,6 @@ function addUnloadListener(): void {
   });
 }
 
-/** Host and port that `url` points at, with AMQP's default ports. */
-function brokerAddress(url: string): { hostname: string; port: number } {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch (error) {
-    throw new TypeError(`Invalid broker URL ${redactUrl(url)}: ${errorMessage(error)}`);
-  }
-  const hostname = parsed.hostname.replace(/^\[(.*)\]$/, "$1") || "127.0.0.1";
-  const defaultPort = parsed.protocol === "amqps:" ? 5671 : 5672;
-  return { hostname, port: parsed.port === "" ? defaultPort : Number(parsed.port) };
-}
-
 /** Whether `hostname:port` accepts a TCP connection within `timeoutMs`. */
 async function acceptsConnection(
   hostname: string,
@@ -899,19 +887,9 @@ function dirname(path: string): string {
   return slash <= 0 ? "/" : path.slice(0, slash);
 }
 
-function randomHex(bytes: number): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)))
-    .map((byte) => byte.toString(16).padStart(2, "0"))
-    .join("");
-}
-
 function randomCookie(): string {
   const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
   return Array.from(crypto.getRandomValues(new Uint8Array(20)))
     .map((byte) => letters[byte % letters.length])
     .join("");
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

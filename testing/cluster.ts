@@ -25,6 +25,8 @@ import {
   PrivateNodeError,
   startPrivateNode,
 } from "./broker.ts";
+import { delay } from "../lib/async.ts";
+import { errorMessage } from "../lib/errors.ts";
 
 /** How many nodes a cluster has. */
 const SIZE = 3;
@@ -381,12 +383,4 @@ function queueLeader(output: string, queue: string): string | undefined {
     if (name === queue) return typeof leader === "string" ? leader : "";
   }
   return undefined;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -61,10 +61,21 @@ export class Child implements AsyncDisposable {
   #reading: Promise<unknown>;
   #exited = false;
 
-  constructor(name: string, script: string, args: string[], env: Record<string, string> = {}) {
+  /**
+   * Runs `deno run --allow-all <script> ...args` from the repository root; with `command`, runs
+   * that program with `args` instead (for example `setsid deno task work`).
+   */
+  constructor(
+    name: string,
+    script: string,
+    args: string[],
+    env: Record<string, string> = {},
+    command?: string,
+  ) {
     this.name = name;
-    this.#process = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", `${ROOT}${script}`, ...args],
+    this.#process = new Deno.Command(command ?? Deno.execPath(), {
+      args: command === undefined ? ["run", "--allow-all", `${ROOT}${script}`, ...args] : args,
+      cwd: ROOT,
       env: { LOG_LEVEL: "debug", ...env },
       stdin: "null",
       stdout: "piped",

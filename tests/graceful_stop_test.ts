@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
+import { delay } from "../lib/async.ts";
+import { SAME_SIGNAL_MS } from "../lib/cli.ts";
 import type { TaskEvent } from "../lib/events.ts";
-import { Scenario } from "../testing/scenario.ts";
+import { createTask } from "../lib/task.ts";
+import { Child, Scenario } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };
 
@@ -37,6 +40,8 @@ Deno.test({
     await scenario.waitForEvent((e) => e.type === "task.started", "the task to start");
     worker.kill("SIGTERM");
     await worker.waitForLine(/Stopping: finishing 1 task/);
+    // A deliberate second signal: later than the duplicate a terminal plus deno task sends.
+    await delay(SAME_SIGNAL_MS + 300);
     worker.kill("SIGTERM");
     assert.equal((await worker.exit(10_000)).code, 1);
     assert.equal(scenario.completions().length, 0, "the 50 s task did not complete");
@@ -63,6 +68,76 @@ Deno.test({
     await worker.waitForLine(/Task timeout 1800 s is not below the broker's 30-minute consumer/);
     worker.kill("SIGTERM");
     assert.equal((await worker.exit()).code, 0);
+    scenario.pass();
+  },
+});
+
+/**
+ * Starts `deno task work` the way a terminal runs it: in its own session and process group
+ * (`setsid`), so that a signal to the group reaches both `deno task` and the worker, which then
+ * sees the terminal's SIGINT and the one `deno task` forwards, milliseconds apart.
+ */
+async function terminalWorker(scenario: Scenario, name: string): Promise<Child> {
+  const child = new Child(
+    name,
+    "",
+    ["deno", "task", "work", "--queue", scenario.queue, "--name", name, "--time-scale", "1"],
+    { AMQP_URL: scenario.url, LOG_LEVEL: "info" },
+    "setsid",
+  );
+  scenario.children.push(child);
+  await scenario.waitForEvent(
+    (e) => e.type === "worker.online" && e.worker === name,
+    `worker ${name} online`,
+  );
+  return child;
+}
+
+/** Ctrl-C in a terminal: SIGINT to the whole process group. */
+function ctrlC(child: Child): void {
+  Deno.kill(-child.pid, "SIGINT");
+}
+
+Deno.test({
+  name: "one Ctrl-C on deno task work finishes the task in hand and exits 0, even though the " +
+    "worker receives the signal twice",
+  ...options,
+  async fn() {
+    await using scenario = await Scenario.open();
+    const worker = await terminalWorker(scenario, "ctrl-c");
+    const task = createTask(null, { seq: 1, complexity: 2 });
+    await scenario.publish(task);
+    await scenario.waitForEvent((e) => e.type === "task.started", "the task to start");
+    ctrlC(worker);
+    assert.equal((await worker.exit(20_000)).code, 0, worker.output());
+    const completed = scenario.completions();
+    assert.equal(completed.length, 1, "completed once");
+    assert.equal(completed[0]!.taskId, task.id);
+    assert.equal(
+      scenario.events.filter((e) => e.type === "task.started").length,
+      1,
+      "never redelivered",
+    );
+    assert.equal(await scenario.ready(), 0, "acked: nothing requeued");
+    scenario.pass();
+  },
+});
+
+Deno.test({
+  name: "a second, deliberate Ctrl-C a second later exits 1 at once and the task is requeued",
+  ...options,
+  async fn() {
+    await using scenario = await Scenario.open();
+    const worker = await terminalWorker(scenario, "impatient-terminal");
+    await scenario.publish(createTask(null, { seq: 1, complexity: 60 }));
+    await scenario.waitForEvent((e) => e.type === "task.started", "the task to start");
+    ctrlC(worker);
+    await worker.waitForLine(/Stopping: finishing 1 task/);
+    await delay(1_000); // The person presses Ctrl-C again a second later.
+    ctrlC(worker);
+    assert.equal((await worker.exit(10_000)).code, 1, worker.output());
+    assert.equal(scenario.completions().length, 0, "the 60 s task did not complete");
+    assert.equal(await scenario.ready(), 1, "the task went back to the queue");
     scenario.pass();
   },
 });

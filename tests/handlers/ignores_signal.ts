@@ -4,7 +4,8 @@
  * worker does meanwhile.
  * @module
  */
-import { delay, type TaskHandler } from "../../lib/handler.ts";
+import { delay } from "../../lib/async.ts";
+import type { TaskHandler } from "../../lib/handler.ts";
 
 const ignoresSignal: TaskHandler = (task, context) =>
   delay(task.complexity * context.timeScale * 1000);
