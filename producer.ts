@@ -10,10 +10,13 @@ import { describe, openConnection } from "./lib/connection.ts";
 import { TareasError } from "./lib/errors.ts";
 import { subscribeEvents, type TareasEvent } from "./lib/events.ts";
 import { log } from "./lib/log.ts";
-import { Progress } from "./lib/progress.ts";
-import { renderSummary, summarize } from "./lib/summary.ts";
+import { Progress } from "./lib/render/progress.ts";
+import { renderSummary } from "./lib/render/summary.ts";
+import { renderTimelineSvg } from "./lib/render/timeline_svg.ts";
+import { renderTimelineText } from "./lib/render/timeline_text.ts";
+import { summarize } from "./lib/summary.ts";
 import { createTask, encodeTask, randomComplexity, type Task } from "./lib/task.ts";
-import { buildTimeline, renderTimelineSvg, renderTimelineText } from "./lib/timeline.ts";
+import { buildTimeline } from "./lib/timeline.ts";
 import { declareTopology } from "./lib/topology.ts";
 import { startPublishSpan } from "./lib/trace.ts";
 
