@@ -29,8 +29,8 @@ import type {
 /** Options for {@linkcode RunRecord}. */
 export interface RunRecordOptions {
   /**
-   * Attempts the timeline keeps as exact bars; past this, every worker's attempts are counted
-   * per status over time buckets instead ({@linkcode Timeline.aggregated}).
+   * Attempts (ended or not) the timeline keeps as exact bars; past this, every worker's attempts
+   * are counted per status over time buckets instead ({@linkcode Timeline.aggregated}).
    * @default {3000}
    */
   exactAttempts?: number;
@@ -195,6 +195,7 @@ export class RunRecord {
   #lastMs = -Infinity;
   #earliestBarMs = Infinity;
   #bars = 0;
+  #opens = 0;
   #aggregated = false;
   #stripStartMs = 0;
   #bucketMs = 1;
@@ -485,6 +486,8 @@ export class RunRecord {
     }
     others.push(open);
     worker.open.push(open);
+    this.#opens++;
+    if (!this.#aggregated && this.#bars + this.#opens > this.#exactAttempts) this.#aggregate();
   }
 
   #end(
@@ -500,6 +503,7 @@ export class RunRecord {
     );
     const open = index === -1 ? undefined : worker.open.splice(index, 1)[0];
     if (open !== undefined) {
+      this.#opens--;
       const others = this.#openByTask.get(task) ?? [];
       others.splice(others.indexOf(open), 1);
       if (others.length === 0) this.#openByTask.delete(task);
@@ -523,7 +527,7 @@ export class RunRecord {
     }
     worker.bars.push(bar);
     this.#bars++;
-    if (this.#bars > this.#exactAttempts) this.#aggregate();
+    if (this.#bars + this.#opens > this.#exactAttempts) this.#aggregate();
   }
 
   /** Turns every exact bar into counts per worker and time bucket, for good. */

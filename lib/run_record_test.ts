@@ -231,3 +231,15 @@ Deno.test("a record of a synthetic run of 100 000 tasks has every count right", 
   assert.equal(timeline.counts.dead, run.dead);
   assert.equal(timeline.counts.failed, run.retried);
 });
+
+Deno.test("attempts that never end count towards the exact limit too", () => {
+  const starts = Array.from(
+    { length: 50 },
+    (_, i) => task("task.started", "w", i + 1, 1, "01.000"),
+  );
+  const record = recorded(starts, undefined, { exactAttempts: 20 });
+  const timeline = record.timeline({ killed: ["w"] });
+  assert.equal(timeline.aggregated, true);
+  assert.equal(timeline.counts.interrupted, 50);
+  assert.equal(timeline.rows[0]?.strip?.counts.interrupted.reduce((a, b) => a + b, 0), 50);
+});

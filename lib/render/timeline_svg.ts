@@ -196,9 +196,7 @@ export function renderTimelineSvg(
     out.push(`</g>`);
   });
 
-  out.push(...svgLinks(timeline, centreOf));
-  out.push(...legend.elements, `</svg>`);
-  return out.join("\n") + "\n";
+  return [...out, ...svgLinks(timeline, centreOf), ...legend.elements, `</svg>`].join("\n") + "\n";
 }
 
 /** The columns of every aggregated row, on one scale: the busiest column of any row. */
