@@ -1,118 +1,93 @@
 /**
  * `deno task produce`: the producer's command line over the library (`lib/producer.ts`): random
  * tasks of the original story or JSON Lines from standard input, and with `--wait` the run
- * watched to its end. Run `deno task produce --help` for flags.
+ * watched to its end (`lib/run_wait.ts`). Run `deno task produce --help` for flags.
  * @module
  */
 import { runMain } from "./lib/cli.ts";
 import { parseProducerArgs, PRODUCER_HELP, type ProducerConfig } from "./lib/config.ts";
-import { TareasError, UsageError } from "./lib/errors.ts";
-import type { TareasEvent } from "./lib/events.ts";
+import { UsageError } from "./lib/errors.ts";
 import { log } from "./lib/log.ts";
 import { createProducer, type Producer } from "./lib/producer.ts";
-import { Progress } from "./lib/progress.ts";
-import { renderSummary, summarize } from "./lib/summary.ts";
+import { RunRecord } from "./lib/run_record.ts";
+import { waitForRun } from "./lib/run_wait.ts";
 import { randomComplexity } from "./lib/task.ts";
-import { buildTimeline, renderTimelineSvg, renderTimelineText } from "./lib/timeline.ts";
 import { watchEvents } from "./lib/watch.ts";
 
 /** Tasks handed to the library at once: bounds the memory of a large run. */
 const CHUNK = 10_000;
 
-/** Publishes the tasks, and with `--wait` watches them complete; resolves with the exit code. */
+/** Publishes the tasks, and with `--wait` watches them finish; resolves with the exit code. */
 async function produce(config: ProducerConfig): Promise<number> {
   const logger = log("producer");
-  const ids = new Set<string>();
-  const events: TareasEvent[] = [];
-  const finished = new Set<string>(); // Completed or dead-lettered.
-  const dead = new Set<string>();
-  const allFinished = Promise.withResolvers<void>();
-  const onEvent = (event: TareasEvent) => {
-    if ("taskId" in event && !ids.has(event.taskId)) return; // Another producer's task.
-    events.push(event);
-    if (event.type !== "task.completed" && event.type !== "task.dead") return;
-    finished.add(event.taskId);
-    if (event.type === "task.dead") dead.add(event.taskId);
-    if (finished.size === ids.size) allFinished.resolve();
-  };
   const { url, queue, heartbeat } = config;
-  // Subscribed before the first publish, so no completion can be missed.
-  await using watch = config.wait ? await watchEvents({ url, queue, heartbeat, onEvent }) : null;
+  const record = config.wait ? new RunRecord([]) : undefined;
+  // Subscribed before the first publish, so no event of the run can be missed.
+  await using watch = record
+    ? await watchEvents({ url, queue, heartbeat, onEvent: (event) => record.record(event) })
+    : undefined;
   await using producer = await createProducer({ url, queue, heartbeat });
   logger.info("Publishing {count} task(s) to {queue}", {
-    count: config.stdin ? "the standard input's" : config.count,
+    count: config.stdin ? "standard input's" : config.count,
     queue,
   });
   const started = performance.now();
-  if (config.stdin) await publishLines(producer, ids);
-  else await publishRandom(producer, config, ids);
+  const count = config.stdin
+    ? await publishLines(producer, record)
+    : await publishRandom(producer, config, record);
   logger.info("Published {count} task(s) to {queue}, all confirmed by the broker in {ms} ms", {
-    count: ids.size,
+    count,
     queue,
     ms: Math.round(performance.now() - started),
   });
-  if (watch === null) return 0;
-
-  if (finished.size === ids.size) allFinished.resolve();
-  const progress = new Progress({
-    total: ids.size,
-    isTty: Deno.stdout.isTerminal(),
-    write: (text) => Deno.stdout.writeSync(new TextEncoder().encode(text)),
+  if (watch === undefined || record === undefined) return 0;
+  return await waitForRun(record, watch, {
+    queue,
+    timeoutMs: config.timeoutMs,
+    timeline: config.timeline,
   });
-  const show = () => progress.update({ done: finished.size, failed: dead.size });
-  const ticker = setInterval(show, 500);
-  const timeout = config.timeoutMs > 0 ? AbortSignal.timeout(config.timeoutMs) : undefined;
-  const timedOut = new Promise<never>((_, reject) =>
-    timeout?.addEventListener("abort", () => {
-      const { completed } = summarize(events, ids);
-      reject(
-        new TareasError(
-          `Timed out after ${config.timeoutMs / 1000} s: ${completed}/${ids.size} tasks completed`,
-          1,
-        ),
-      );
-    })
-  );
-  try {
-    await Promise.race([allFinished.promise, watch.failed, timedOut]);
-  } finally {
-    clearInterval(ticker);
-    show();
-    progress.finish();
-  }
-  const timeline = buildTimeline(events);
-  console.log(renderSummary(summarize(events, ids)));
-  console.log(renderTimelineText(timeline, { color: Deno.stdout.isTerminal() }));
-  if (config.timeline) {
-    await Deno.writeTextFile(config.timeline, renderTimelineSvg(timeline));
-    logger.info("Timeline written to {file}", { file: config.timeline });
-  }
-  return 0;
+}
+
+/**
+ * Publishes one chunk of tasks. Their ids are chosen, and added to the run's record, before
+ * they are published: a task can complete before its confirm comes back.
+ */
+async function publishChunk(
+  producer: Producer,
+  payloads: unknown[],
+  record: RunRecord | undefined,
+  first: number,
+  complexity = () => 0,
+): Promise<void> {
+  const ids = payloads.map(() => crypto.randomUUID());
+  record?.expect(ids);
+  await producer.enqueueMany(payloads, {
+    options: (_, i) => ({ id: ids[i]!, seq: first + i + 1, complexity: complexity() }),
+  });
 }
 
 /** The original story: `--count` tasks with a random complexity each, and no payload. */
-async function publishRandom(producer: Producer, config: ProducerConfig, ids: Set<string>) {
+async function publishRandom(
+  producer: Producer,
+  config: ProducerConfig,
+  record: RunRecord | undefined,
+): Promise<number> {
   for (let first = 0; first < config.count; first += CHUNK) {
-    const size = Math.min(CHUNK, config.count - first);
-    const tasks = await producer.enqueueMany(Array.from({ length: size }, () => null), {
-      options: (_, i) => ({
-        seq: first + i + 1,
-        complexity: randomComplexity(config.min, config.max),
-      }),
+    const payloads = new Array(Math.min(CHUNK, config.count - first)).fill(null);
+    await publishChunk(producer, payloads, record, first, () => {
+      return randomComplexity(config.min, config.max);
     });
-    for (const task of tasks) ids.add(task.id);
   }
+  return config.count;
 }
 
 /** One task per line of standard input, the line's JSON value being its payload. */
-async function publishLines(producer: Producer, ids: Set<string>) {
+async function publishLines(producer: Producer, record: RunRecord | undefined): Promise<number> {
+  let published = 0;
   let chunk: unknown[] = [];
   const flush = async () => {
-    const first = ids.size;
-    const tasks = await producer.enqueueMany(chunk, {
-      options: (_, i) => ({ seq: first + i + 1 }),
-    });
-    for (const task of tasks) ids.add(task.id);
+    await publishChunk(producer, chunk, record, published);
+    published += chunk.length;
     chunk = [];
   };
   let number = 0;
@@ -126,13 +101,14 @@ async function publishLines(producer: Producer, ids: Set<string>) {
       await flush();
       throw new UsageError(
         `Line ${number} of standard input is not JSON (${(error as Error).message}); ` +
-          `${ids.size} task(s) before it were published and confirmed`,
+          `${published} task(s) before it were published and confirmed`,
       );
     }
     chunk.push(payload);
     if (chunk.length >= CHUNK) await flush();
   }
   await flush();
+  return published;
 }
 
 /** The lines of a byte stream, decoded as UTF-8. */

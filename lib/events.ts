@@ -253,9 +253,9 @@ export interface SubscribeOptions {
   /** Routing-key pattern of the events wanted. @default {"#"} */
   pattern?: string;
   /**
-   * Name of the subscription queue. A named queue is durable and outlives a dropped connection
-   * or a broker restart (the broker deletes it after a minute unused), so a reconnecting
-   * subscriber misses nothing published while it was away.
+   * Name of the subscription queue. A named queue is a durable quorum queue that outlives a
+   * dropped connection, a broker restart or a lost cluster node (the broker deletes it after a
+   * minute unused), so a reconnecting subscriber misses nothing published while it was away.
    * @default {an exclusive server-named queue}
    */
   queueName?: string;
@@ -281,10 +281,10 @@ export async function subscribeEvents(
   await channel.assertExchange(exchange, "topic", { durable: true });
   const { queue: name } = options.queueName
     ? await channel.assertQueue(options.queueName, {
-      // Durable: a broker restart keeps it and its binding, so events published before this
-      // subscriber reconnects wait for it.
+      // Durable and replicated: a broker restart, or the loss of a cluster node, keeps it and
+      // its binding, so events published before this subscriber reconnects wait for it.
       durable: true,
-      arguments: { "x-expires": 60_000 },
+      arguments: { "x-queue-type": "quorum", "x-expires": 60_000 },
     })
     : await channel.assertQueue("", { exclusive: true, autoDelete: true });
   await channel.bindQueue(name, exchange, options.pattern ?? "#");

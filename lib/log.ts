@@ -11,8 +11,10 @@ import {
   type Logger,
   type LogLevel,
   type LogRecord,
+  type TextFormatter,
 } from "@logtape/logtape";
 import { UsageError } from "./errors.ts";
+import { printable } from "./text.ts";
 
 const LEVELS: readonly LogLevel[] = ["trace", "debug", "info", "warning", "error", "fatal"];
 
@@ -39,10 +41,7 @@ export async function setupLogging(options: LoggingOptions = {}): Promise<void> 
   if (format !== "text" && format !== "json") {
     throw new UsageError(`Invalid LOG_FORMAT "${format}": expected text or json`);
   }
-  const formatter = format === "json" ? jsonLinesFormatter : getTextFormatter({
-    timestamp: "time",
-    value: (v: unknown) => typeof v === "string" ? v : Deno.inspect(v, { colors: false }),
-  });
+  const formatter = format === "json" ? jsonLinesFormatter : formatTextLog;
   const encoder = new TextEncoder();
   const sink = (record: LogRecord) => {
     Deno.stderr.writeSync(encoder.encode(formatter(record)));
@@ -55,6 +54,28 @@ export async function setupLogging(options: LoggingOptions = {}): Promise<void> 
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
     ],
   });
+}
+
+/**
+ * Formats a record as one text log line. Values interpolated into the message (message ids,
+ * worker names, reasons: often from untrusted messages and events) go through `printable()`, so
+ * a newline or an escape sequence in them cannot forge a log line or drive the terminal; other
+ * values are inspected, each line made printable and continuation lines (an error's stack)
+ * indented, so no line of a record can pass for a record of its own.
+ *
+ * @example
+ * ```ts
+ * Deno.stderr.writeSync(new TextEncoder().encode(formatTextLog(record)));
+ * ```
+ */
+export const formatTextLog: TextFormatter = getTextFormatter({
+  timestamp: "time",
+  value: formatValue,
+});
+
+function formatValue(value: unknown): string {
+  if (typeof value === "string") return printable(value);
+  return Deno.inspect(value, { colors: false }).split("\n").map(printable).join("\n    ");
 }
 
 /** The logger of one part of tareas, e.g. `log("worker")`. */

@@ -1,16 +1,48 @@
 /**
- * What a run did, from its events: who ran how many tasks for how long, which tasks were
- * redelivered, completed twice or dead-lettered.
+ * What a run did: how many of its tasks completed, were dead-lettered or are still missing, who
+ * ran how many for how long, and the notable tasks (redelivered, completed twice,
+ * dead-lettered). A {@linkcode RunRecord} keeps it as events arrive; `render/summary.ts` prints it.
  * @module
  */
-import { isTaskEvent, type TareasEvent, type TaskEvent } from "./events.ts";
+import type { TareasEvent } from "./events.ts";
+import { RunRecord } from "./run_record.ts";
 
 /** Per-worker totals. */
 export interface WorkerTotals {
-  /** Tasks this worker completed. */
+  /** Task completions by this worker (duplicates included). */
   completed: number;
-  /** Time its handlers ran, summed over completed tasks, in ms. */
+  /** Time its handlers ran, summed over its completions, in ms. */
   busyMs: number;
+}
+
+/** A task worth naming in a summary, and the event that made it so. */
+export interface TaskNote {
+  /** The task's sequence number within its producer run. */
+  seq: number;
+  /** The task's id. */
+  taskId: string;
+  /** The worker of the event: who completed it, completed it again, or dead-lettered it. */
+  worker: string;
+  /** The attempt of the event. */
+  attempt: number;
+  /** Whether the broker flagged that delivery as a redelivery. */
+  redelivered: boolean;
+  /** Why the task was dead-lettered (dead-lettered tasks only). */
+  reason?: string;
+  /** The worker that completed the task first (duplicates only). */
+  firstWorker?: string;
+}
+
+/** How many notes a {@linkcode RunSummary} list left out, past the record's `notableLimit`. */
+export interface OmittedNotes {
+  /** Redelivered or retried tasks not in {@linkcode RunSummary.redelivered}. */
+  redelivered: number;
+  /** Duplicate completions not in {@linkcode RunSummary.duplicates}. */
+  duplicates: number;
+  /** Dead-lettered tasks not in {@linkcode RunSummary.dead}. */
+  dead: number;
+  /** Missing tasks not in {@linkcode RunSummary.missingIds}. */
+  missingIds: number;
 }
 
 /** The outcome of a run. */
@@ -19,71 +51,38 @@ export interface RunSummary {
   total: number;
   /** Distinct tasks completed at least once. */
   completed: number;
-  /** Tasks dead-lettered by a worker, with the reason. */
-  dead: TaskEvent[];
-  /** Completions of tasks that had completed already (a crash between completion and ack). */
-  duplicates: TaskEvent[];
-  /** Completions that followed an interrupted or failed attempt. */
-  redelivered: TaskEvent[];
+  /** Distinct tasks dead-lettered by a worker (a task can be both completed and dead-lettered). */
+  deadLettered: number;
+  /** Tasks neither completed nor dead-lettered yet. */
+  missing: number;
+  /** The first tasks whose first completion came after an interrupted or failed attempt. */
+  redelivered: TaskNote[];
+  /** The first completions of tasks that had completed already (a crash before the ack). */
+  duplicates: TaskNote[];
+  /** The first dead-lettered tasks, with the reason. */
+  dead: TaskNote[];
+  /** The ids of the first missing tasks. */
+  missingIds: string[];
+  /** How many of each list were left out. */
+  omitted: OmittedNotes;
   /** Totals per worker, in order of first completion. */
   workers: Map<string, WorkerTotals>;
 }
 
-/** Summarises the events of the tasks in `taskIds` (events of other tasks are ignored). */
+/**
+ * Summarises the events of the tasks in `taskIds` (events of other tasks are ignored): a
+ * {@linkcode RunRecord} fed with every event.
+ *
+ * @example
+ * ```ts
+ * console.log(renderSummary(summarize(events, new Set(tasks.map((task) => task.id)))));
+ * ```
+ */
 export function summarize(
-  events: readonly TareasEvent[],
-  taskIds: ReadonlySet<string>,
+  events: Iterable<TareasEvent>,
+  taskIds: Iterable<string>,
 ): RunSummary {
-  const done = new Set<string>();
-  const summary: RunSummary = {
-    total: taskIds.size,
-    completed: 0,
-    dead: [],
-    duplicates: [],
-    redelivered: [],
-    workers: new Map(),
-  };
-  for (const event of events) {
-    if (!isTaskEvent(event) || !taskIds.has(event.taskId)) continue;
-    if (event.type === "task.dead") summary.dead.push(event);
-    if (event.type !== "task.completed") continue;
-    if (done.has(event.taskId)) summary.duplicates.push(event);
-    done.add(event.taskId);
-    if (event.attempt > 1) summary.redelivered.push(event);
-    const totals = summary.workers.get(event.worker) ?? { completed: 0, busyMs: 0 };
-    totals.completed++;
-    totals.busyMs += event.durationMs ?? 0;
-    summary.workers.set(event.worker, totals);
-  }
-  summary.completed = done.size;
-  return summary;
-}
-
-/** Renders a summary as a few lines of text for a terminal. */
-export function renderSummary(summary: RunSummary): string {
-  const lines = [`${summary.completed}/${summary.total} tasks completed`];
-  const width = Math.max(6, ...[...summary.workers.keys()].map((name) => name.length));
-  lines.push(`  ${"worker".padEnd(width)}  tasks  busy`);
-  for (const [name, totals] of summary.workers) {
-    lines.push(
-      `  ${name.padEnd(width)}  ${String(totals.completed).padStart(5)}  ${
-        (totals.busyMs / 1000).toFixed(1)
-      } s`,
-    );
-  }
-  for (const event of summary.redelivered) {
-    lines.push(
-      `  task #${event.seq} ${event.taskId} completed by ${event.worker} on attempt ${event.attempt}` +
-        (event.redelivered ? " (redelivered)" : " (retried)"),
-    );
-  }
-  for (const event of summary.duplicates) {
-    lines.push(
-      `  task #${event.seq} ${event.taskId} completed again by ${event.worker} (duplicate)`,
-    );
-  }
-  for (const event of summary.dead) {
-    lines.push(`  task #${event.seq} ${event.taskId} dead-lettered: ${event.reason ?? "unknown"}`);
-  }
-  return lines.join("\n");
+  const record = new RunRecord(taskIds);
+  for (const event of events) record.record(event);
+  return record.summary();
 }

@@ -7,6 +7,7 @@
 import type { ChannelModel } from "amqplib";
 import { type Connection, openConnection } from "./connection.ts";
 import { subscribeEvents, type TareasEvent } from "./events.ts";
+import { log } from "./log.ts";
 
 /** Options of {@linkcode watchEvents}. */
 export interface WatchOptions {
@@ -24,6 +25,11 @@ export interface WatchOptions {
 export interface EventWatch extends AsyncDisposable {
   /** Rejects when the connection gives up for good. */
   readonly failed: Promise<never>;
+  /**
+   * The work queue's consumers and ready messages (a passive declare: nothing is created), or
+   * undefined while disconnected or when the queue does not exist.
+   */
+  queueCounts(): Promise<{ consumers: number; ready: number } | undefined>;
   /** Stops watching and deletes the subscription queue. Idempotent. */
   close(): Promise<void>;
 }
@@ -53,6 +59,10 @@ export async function watchEvents(options: WatchOptions): Promise<EventWatch> {
       await subscribeEvents(channel, options.queue, options.onEvent, { queueName });
     },
   });
+  log("watch").debug("Watching the events of {queue} through {watchQueue}", {
+    queue: options.queue,
+    watchQueue: queueName,
+  });
   let closing: Promise<void> | undefined;
   const close = () =>
     closing ??= (async () => {
@@ -64,5 +74,16 @@ export async function watchEvents(options: WatchOptions): Promise<EventWatch> {
       }
       await connection.close();
     })();
-  return { failed: connection.failed, close, [Symbol.asyncDispose]: close };
+  const queueCounts = async () => {
+    try {
+      const channel = await current!.createChannel();
+      channel.on("error", () => {});
+      const { consumerCount, messageCount } = await channel.checkQueue(options.queue);
+      await channel.close();
+      return { consumers: consumerCount, ready: messageCount };
+    } catch {
+      return undefined;
+    }
+  };
+  return { failed: connection.failed, queueCounts, close, [Symbol.asyncDispose]: close };
 }

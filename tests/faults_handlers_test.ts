@@ -231,7 +231,7 @@ Deno.test({
       await scenario.step(t, "produce --wait ends, with task #1 reported dead", async () => {
         const status = await producer.exit(30_000);
         const output = producer.lines.join("\n");
-        assert.equal(status.code, 0, `produce --wait exits 0, output:\n${output}`);
+        assert.equal(status.code, 3, `produce --wait exits 3 (a task dead-lettered):\n${output}`);
         assert.match(output, /5\/6 tasks completed/);
         assert.match(output, /task #1 \S+ dead-lettered/);
       });

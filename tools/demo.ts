@@ -11,8 +11,11 @@ import { type DemoConfig, parseDemoArgs } from "../lib/config.ts";
 import { redactUrl } from "../lib/url.ts";
 import { TareasError } from "../lib/errors.ts";
 import { eventsExchange, subscribeEvents, type TareasEvent } from "../lib/events.ts";
-import { renderSummary, summarize } from "../lib/summary.ts";
-import { buildTimeline, renderTimelineSvg, renderTimelineText } from "../lib/timeline.ts";
+import { renderSummary } from "../lib/render/summary.ts";
+import { renderTimelineSvg } from "../lib/render/timeline_svg.ts";
+import { renderTimelineText } from "../lib/render/timeline_text.ts";
+import { summarize } from "../lib/summary.ts";
+import { buildTimeline } from "../lib/timeline.ts";
 import { deadQueue } from "../lib/topology.ts";
 
 const HELP = `Usage: deno task demo [flags]

@@ -36,17 +36,17 @@ export interface ProgressOptions {
 
 /** The counts {@linkcode Progress.update} takes. */
 export interface ProgressCounts {
-  /** Tasks finished so far: the bar, the rate and the ETA count these against the total. */
-  done: number;
-  /** Tasks that failed so far, shown beside the others. */
-  failed: number;
+  /** Tasks completed so far; with the dead-lettered ones, what the bar, rate and ETA count. */
+  completed: number;
+  /** Tasks dead-lettered so far: finished too, but not completed. */
+  deadLettered: number;
 }
 
 /**
  * Reports the progress of a run towards a number of tasks. On a terminal it redraws one line in
- * place (`\r`, clear line): `[██████░░░░] 6/10  failed 0  2.1/s  ETA 2s`, and ends it with a
+ * place (`\r`, clear line): `[██████░░░░] 6/10 completed  0 dead-lettered  2.1/s  ETA 2s`, and ends it with a
  * newline on {@linkcode Progress.finish}. Elsewhere it writes
- * `progress: 6/10 done, 0 failed, 2.1 tasks/s, ETA 2s` lines at most once per `intervalMs`,
+ * `progress: 6/10 completed, 0 dead-lettered, 2.1 tasks/s, ETA 2s` lines at most once per `intervalMs`,
  * and always a last line (`…, took 4.8s`) on finish. The rate is `done` over the time since
  * construction; the ETA is the remaining tasks over the rate (`ETA ?` while the rate is 0).
  *
@@ -61,7 +61,7 @@ export interface ProgressCounts {
  *   isTty: Deno.stderr.isTerminal(),
  *   write: (text) => Deno.stderr.writeSync(encoder.encode(text)),
  * });
- * progress.update({ done: 6, failed: 0 });
+ * progress.update({ completed: 6, deadLettered: 0 });
  * progress.finish();
  * ```
  */
@@ -75,7 +75,7 @@ export class Progress {
   #startMs: number;
   #lastWriteMs: number;
   #lastLine = "";
-  #counts: ProgressCounts = { done: 0, failed: 0 };
+  #counts: ProgressCounts = { completed: 0, deadLettered: 0 };
   #finished = false;
 
   /** Starts the clock; writes nothing until the first update. */
@@ -97,7 +97,10 @@ export class Progress {
   /** Records the latest counts, and writes them unless the last write is too recent. */
   update(counts: ProgressCounts): void {
     if (this.#finished) return;
-    this.#counts = { done: clampCount(counts.done), failed: clampCount(counts.failed) };
+    this.#counts = {
+      completed: clampCount(counts.completed),
+      deadLettered: clampCount(counts.deadLettered),
+    };
     const now = this.#now();
     if (now - this.#lastWriteMs < this.#intervalMs) return;
     this.#emit(now, false);
@@ -112,7 +115,8 @@ export class Progress {
 
   #emit(now: number, final: boolean): void {
     this.#lastWriteMs = now;
-    const { done, failed } = this.#counts;
+    const { completed, deadLettered } = this.#counts;
+    const done = completed + deadLettered;
     const elapsedMs = Math.max(0, now - this.#startMs);
     const rate = elapsedMs > 0 ? done / (elapsedMs / 1000) : 0;
     const remaining = Math.max(0, this.#total - done);
@@ -123,7 +127,8 @@ export class Progress {
       }`;
     if (!this.#isTty) {
       this.#write(
-        `progress: ${done}/${this.#total} done, ${failed} failed, ${formatRate(rate)} tasks/s, ` +
+        `progress: ${completed}/${this.#total} completed, ${deadLettered} dead-lettered, ` +
+          `${formatRate(rate)} tasks/s, ` +
           `${eta}\n`,
       );
       return;
@@ -131,7 +136,8 @@ export class Progress {
     const fraction = this.#total === 0 ? 1 : Math.min(1, done / this.#total);
     const filled = Math.floor(fraction * this.#barWidth);
     const bar = "█".repeat(filled) + "░".repeat(this.#barWidth - filled);
-    const line = `[${bar}] ${done}/${this.#total}  failed ${failed}  ${formatRate(rate)}/s  ${eta}`;
+    const line = `[${bar}] ${completed}/${this.#total} completed  ${deadLettered} dead-lettered  ` +
+      `${formatRate(rate)}/s  ${eta}`;
     if (!final && line === this.#lastLine) return;
     this.#lastLine = line;
     this.#write(`\r\x1b[2K${line}${final ? "\n" : ""}`);

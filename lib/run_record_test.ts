@@ -1,0 +1,245 @@
+import assert from "node:assert/strict";
+import type { TareasEvent } from "./events.ts";
+import { RunRecord } from "./run_record.ts";
+import { summarize } from "./summary.ts";
+import { buildTimeline } from "./timeline.ts";
+import { RECORDED, shuffled, syntheticRun, task, taskId } from "../testing/runs.ts";
+
+const TEN = Array.from({ length: 10 }, (_, i) => taskId(i + 1));
+
+function recorded(events: Iterable<TareasEvent>, ...args: ConstructorParameters<typeof RunRecord>) {
+  const record = new RunRecord(...args);
+  for (const event of events) record.record(event);
+  return record;
+}
+
+Deno.test("the summary of a run tells completed, dead-lettered and redelivered tasks apart", () => {
+  const summary = recorded(RECORDED, TEN).summary();
+  assert.equal(summary.total, 10);
+  assert.equal(summary.completed, 9);
+  assert.equal(summary.deadLettered, 1);
+  assert.equal(summary.missing, 0);
+  assert.deepEqual(summary.missingIds, []);
+  assert.deepEqual(
+    summary.redelivered.map((note) => [note.seq, note.worker, note.attempt, note.redelivered]),
+    [[7, "worker-c", 2, true], [5, "worker-c", 2, false]],
+  );
+  assert.deepEqual(summary.duplicates, []);
+  assert.deepEqual(summary.dead, [{
+    seq: 10,
+    taskId: taskId(10),
+    worker: "worker-a",
+    attempt: 1,
+    redelivered: false,
+    reason: "invalid payload",
+  }]);
+  assert.deepEqual([...summary.workers], [
+    ["worker-b", { completed: 2, busyMs: 1700 }],
+    ["worker-a", { completed: 3, busyMs: 3000 }],
+    ["worker-c", { completed: 4, busyMs: 4500 }],
+  ]);
+  assert.deepEqual(summary.omitted, { redelivered: 0, duplicates: 0, dead: 0, missingIds: 0 });
+  assert.deepEqual(summarize(RECORDED, TEN), summary, "summarize is the record's summary");
+});
+
+Deno.test("tasks of other runs are ignored and tasks never heard of are missing", () => {
+  const record = new RunRecord([taskId(1), taskId(2), "never-seen"]);
+  assert.deepEqual(record.counts(), {
+    total: 3,
+    completed: 0,
+    deadLettered: 0,
+    finished: 0,
+    missing: 3,
+  });
+  for (const event of RECORDED) record.record(event);
+  assert.deepEqual(record.counts(), {
+    total: 3,
+    completed: 2,
+    deadLettered: 0,
+    finished: 2,
+    missing: 1,
+  });
+  const summary = record.summary();
+  assert.deepEqual(summary.missingIds, ["never-seen"]);
+  assert.deepEqual(summary.redelivered, [], "#7 and #5 are not in this run");
+  const timeline = record.timeline();
+  assert.equal(timeline.tasks, 2);
+  assert.deepEqual(
+    timeline.rows.map((row) => [row.worker, row.bars.map((bar) => bar.label)]),
+    [["worker-a", ["#1"]], ["worker-b", ["#2"]], ["worker-c", []]],
+  );
+});
+
+Deno.test("a second completion is a duplicate naming the first worker, not a redelivery", () => {
+  const record = recorded([
+    task("task.completed", "crashy", 1, 1, "01.000", { durationMs: 1000 }),
+    task("task.completed", "steady", 1, 2, "02.000", { durationMs: 900, redelivered: true }),
+    task("task.completed", "steady", 1, 3, "03.000", { redelivered: true }),
+  ]);
+  const summary = record.summary();
+  assert.equal(summary.completed, 1);
+  assert.deepEqual(summary.redelivered, []);
+  assert.deepEqual(summary.duplicates.map((note) => [note.worker, note.firstWorker]), [
+    ["steady", "crashy"],
+    ["steady", "crashy"],
+  ]);
+  assert.deepEqual(record.outcome(taskId(1)), {
+    completions: 3,
+    dead: false,
+    attempts: 3,
+    firstWorker: "crashy",
+  });
+  assert.equal(record.outcome("unknown"), undefined);
+});
+
+Deno.test("the lists of notable tasks are bounded and count the rest", () => {
+  const events = Array.from(
+    { length: 5 },
+    (_, i) => task("task.dead", "w", i + 1, 1, `0${i}.000`, { reason: `reason ${i}` }),
+  );
+  const record = recorded(events, [...TEN, "x", "y"], { notableLimit: 2 });
+  const summary = record.summary();
+  assert.deepEqual(summary.dead.map((note) => note.reason), ["reason 0", "reason 1"]);
+  assert.equal(summary.omitted.dead, 3);
+  assert.equal(summary.deadLettered, 5);
+  assert.equal(summary.missing, 7);
+  assert.equal(summary.missingIds.length, 2);
+  assert.equal(summary.omitted.missingIds, 5);
+  record.record(task("task.dead", "w", 1, 2, "09.000", { reason: "again" }));
+  assert.equal(record.summary().deadLettered, 5, "a task is dead-lettered once");
+});
+
+Deno.test("events with odd fields are kept out or given defaults, never thrown on", () => {
+  const odd = [
+    { type: "task.completed", worker: "w", at: "2025-03-01T10:00:01Z" },
+    { type: "task.started", worker: 42, at: "2025-03-01T10:00:01Z", taskId: "t1" },
+    { type: "task.completed", worker: "w", at: "yesterday", taskId: "t2", seq: 2, attempt: 1 },
+    {
+      type: "task.dead",
+      worker: "w",
+      at: "2025-03-01T10:00:02Z",
+      taskId: "t3",
+      seq: "3",
+      attempt: -4,
+      durationMs: "long",
+      reason: { toString: "<b>" },
+    },
+  ] as unknown as TareasEvent[];
+  const record = recorded(odd);
+  assert.deepEqual(record.counts(), {
+    total: 2,
+    completed: 1,
+    deadLettered: 1,
+    finished: 2,
+    missing: 0,
+  });
+  assert.deepEqual(record.summary().dead, [{
+    seq: 0,
+    taskId: "t3",
+    worker: "w",
+    attempt: 1,
+    redelivered: false,
+  }]);
+  const timeline = record.timeline();
+  assert.equal(timeline.tasks, 1, "the completion dated yesterday is not drawn");
+  assert.deepEqual(timeline.rows[0]?.bars.map((bar) => [bar.label, bar.status]), [["#0", "dead"]]);
+});
+
+Deno.test("a start that arrives after its task's later attempt is interrupted, not running", () => {
+  const late = task("task.started", "worker-b", 7, 1, "02.050");
+  const events = RECORDED.filter((event) => event !== RECORDED[13]);
+  assert.equal(RECORDED[13]?.at, late.at, "the fixture's start of #7 on worker-b");
+  const record = recorded([...events, late]);
+  const bar = record.timeline().rows.find((row) => row.worker === "worker-b")?.bars.at(-1);
+  assert.equal(bar?.label, "#7");
+  assert.equal(bar?.status, "interrupted");
+});
+
+Deno.test("the record's timeline is buildTimeline's when events arrive in time order", () => {
+  const now = new Date("2025-03-01T10:00:06Z");
+  for (const options of [{}, { killed: ["worker-b"] }, { now }]) {
+    assert.deepEqual(recorded(RECORDED).timeline(options), buildTimeline(RECORDED, options));
+    assert.deepEqual(buildTimeline(shuffled(RECORDED), options), buildTimeline(RECORDED, options));
+  }
+});
+
+Deno.test("a snapshot is not changed by later events, and taking one changes nothing", () => {
+  const record = recorded(RECORDED.slice(0, 14));
+  const before = record.timeline();
+  const summary = record.summary();
+  assert.deepEqual(record.timeline(), before);
+  for (const event of RECORDED.slice(14)) record.record(event);
+  assert.equal(before.rows.flatMap((row) => row.bars).length, 7, "4 completed, 3 running");
+  assert.equal(summary.completed, 4);
+  assert.deepEqual(record.timeline(), buildTimeline(RECORDED));
+});
+
+Deno.test("past exactAttempts the timeline counts attempts per worker over merged buckets", () => {
+  const events: TareasEvent[] = [];
+  const at = (ms: number) => new Date(Date.parse("2025-03-01T10:00:00Z") + ms).toISOString();
+  for (let i = 0; i < 2000; i++) {
+    // Ever longer gaps, so the buckets must merge many times as the run goes on.
+    const startMs = i * i * 50;
+    const base = { taskId: `t${i}`, seq: i + 1, attempt: 1, redelivered: false };
+    const worker = `w${i % 3}`;
+    events.push({ type: "task.started", worker, at: at(startMs), ...base });
+    const end = i % 10 === 0 ? "task.failed" : "task.completed";
+    events.push({ type: end, worker, at: at(startMs + 40), ...base, durationMs: 40 });
+  }
+  events.push(task("task.started", "w0", 1, 9, "00.000"));
+  const record = recorded(events, undefined, { exactAttempts: 10 });
+  const timeline = record.timeline({ killed: ["w0"] });
+  assert.equal(timeline.aggregated, true);
+  assert.deepEqual(timeline.counts, {
+    completed: 1800,
+    failed: 200,
+    dead: 0,
+    interrupted: 1,
+    running: 0,
+  });
+  const sum = (counts: Uint32Array | undefined) =>
+    (counts ?? new Uint32Array()).reduce((a, b) => a + b, 0);
+  for (const row of timeline.rows) {
+    assert.ok(row.strip);
+    assert.ok(row.strip.counts.completed.length <= 512, "at most 512 buckets");
+    const reach = row.strip.start.getTime() + row.strip.bucketMs * row.strip.counts.dead.length;
+    assert.ok(reach > timeline.end.getTime(), "the strip reaches the end of the run");
+  }
+  assert.equal(
+    sum(new Uint32Array(timeline.rows.map((row) => sum(row.strip?.counts.completed)))),
+    1800,
+  );
+  assert.deepEqual(timeline.rows.map((row) => sum(row.strip?.counts.failed)), [67, 67, 66]);
+  assert.equal(sum(timeline.rows[0]?.strip?.counts.interrupted), 1, "w0 was killed holding #1");
+});
+
+Deno.test("a record of a synthetic run of 100 000 tasks has every count right", () => {
+  const run = syntheticRun(100_000, 8);
+  const ids = Array.from({ length: run.tasks }, (_, i) => run.id(i));
+  const record = recorded(run.events, ids);
+  const summary = record.summary();
+  assert.equal(summary.completed, run.tasks - run.dead);
+  assert.equal(summary.deadLettered, run.dead);
+  assert.equal(summary.missing, 0);
+  assert.equal(summary.redelivered.length + summary.omitted.redelivered, run.retried);
+  assert.equal(summary.duplicates.length + summary.omitted.duplicates, run.duplicates);
+  assert.equal(summary.dead.length + summary.omitted.dead, run.dead);
+  assert.equal(summary.workers.size, 8);
+  const timeline = record.timeline();
+  assert.equal(timeline.aggregated, true);
+  assert.equal(timeline.tasks, run.tasks);
+  assert.equal(timeline.counts.dead, run.dead);
+  assert.equal(timeline.counts.failed, run.retried);
+});
+
+Deno.test("attempts that never end count towards the exact limit too", () => {
+  const starts = Array.from(
+    { length: 50 },
+    (_, i) => task("task.started", "w", i + 1, 1, "01.000"),
+  );
+  const record = recorded(starts, undefined, { exactAttempts: 20 });
+  const timeline = record.timeline({ killed: ["w"] });
+  assert.equal(timeline.aggregated, true);
+  assert.equal(timeline.counts.interrupted, 50);
+  assert.equal(timeline.rows[0]?.strip?.counts.interrupted.reduce((a, b) => a + b, 0), 50);
+});
