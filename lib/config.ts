@@ -71,7 +71,8 @@ export const ENVIRONMENT_HELP = `Environment:
 /** Exit codes of every entry point. */
 export const EXIT_CODES_HELP = `Exit codes:
   0  success
-  1  runtime failure (broker unreachable after retries, tasks not confirmed, timeout, forced stop)
+  1  runtime failure (broker unreachable after retries, task refused, --timeout reached, stopped
+     by a signal before the end)
   2  usage or configuration error (bad flag or value, queue declared with other arguments,
      credentials refused)`;
 
@@ -125,18 +126,21 @@ ${COMMON_HELP}
   --stdin              instead, read JSON Lines from standard input: one task per line, the
                        line's value being its payload; a line that is not JSON stops the run
                        (exit 2) after confirming the tasks before it
-  --wait               stay until every task has completed, then print a summary
+  --wait               stay until every task has completed or been dead-lettered, showing
+                       progress (and saying when nothing consumes the queue), then print
+                       a summary and a timeline
   --timeout S          with --wait, give up after S seconds, 0 for never (default 0)
   --timeline FILE.svg  with --wait, also write the timeline as an SVG picture
 
 ${ENVIRONMENT_HELP}
 
 ${EXIT_CODES_HELP}
+  3  with --wait: every task finished, but some were dead-lettered (listed with their reasons)
 
 Examples:
   deno task produce
   deno task produce --count 100 --min 0 --max 2 --wait --timeline run.svg
-  printf '{"image":"a.png"}\n{"image":"b.png"}\n' | deno task produce --stdin`;
+  printf '{"image":"a.png"}\\n{"image":"b.png"}\\n' | deno task produce --stdin`;
 
 /**
  * Parses the worker's flags and environment.

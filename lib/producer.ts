@@ -144,18 +144,21 @@ class TareasProducer implements Producer {
 
   async #setup(model: ChannelModel): Promise<void> {
     const channel = await model.createConfirmChannel();
-    channel.on(
-      "error",
-      (error: Error) =>
-        log("producer").debug("Publish channel failed: {cause}", { cause: errorMessage(error) }),
-    );
+    channel.on("error", (error: Error) => {
+      log("producer").debug("Publish channel failed: {cause}", { cause: errorMessage(error) });
+      this.#refuseOversized(error);
+    });
     await declareTopology(channel, this.queue);
     channel.on("drain", () => {
       this.#blocked = false;
       this.#pump();
     });
     channel.on("close", () => {
-      if (this.#channel === channel) this.#channel = undefined;
+      if (this.#channel !== channel) return;
+      this.#channel = undefined;
+      // The broker closed the channel under a live connection (a publish it refused):
+      // reconnecting republishes, on a new channel, whatever is still unconfirmed.
+      if (!this.#closing) model.close().catch(() => {});
     });
     if (this.#pending.size > 0) {
       log("producer").info("Publishing again the {count} unconfirmed task(s)", {
@@ -269,6 +272,28 @@ class TareasProducer implements Producer {
     }
     // Otherwise the channel closed: the task stays pending and goes out again after reconnecting.
     if (this.#pending.size < MAX_IN_FLIGHT && this.#outbox.length === 0) this.#pump();
+  }
+
+  /**
+   * A publish larger than the broker's `max_message_size` closes the channel: the tasks that
+   * large are refused, for good, rather than published again forever.
+   */
+  #refuseOversized(error: Error): void {
+    const limit = /message size \d+ is larger than configured max size (\d+)/.exec(error.message);
+    if (!limit) return;
+    const max = Number(limit[1]);
+    for (const [key, pending] of this.#pending) {
+      if (pending.content.byteLength <= max) continue;
+      this.#pending.delete(key);
+      pending.end();
+      pending.refused(
+        new TareasError(
+          `The broker refused task #${pending.task.seq} ${pending.task.id}: its ` +
+            `${pending.content.byteLength} bytes exceed the broker's max_message_size of ${max}`,
+          1,
+        ),
+      );
+    }
   }
 
   #failAll(error: unknown): void {

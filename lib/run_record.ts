@@ -66,6 +66,8 @@ export interface RunCounts {
   finished: number;
   /** `total - finished`. */
   missing: number;
+  /** Events recorded so far, of any worker and task: a sign of life. */
+  events: number;
 }
 
 const DEFAULT_EXACT_ATTEMPTS = 3000;
@@ -171,6 +173,7 @@ export class RunRecord {
   #flags: Uint8Array;
   #firstWorker: Uint32Array;
 
+  #events = 0;
   #completed = 0;
   #deadLettered = 0;
   #finished = 0;
@@ -235,6 +238,7 @@ export class RunRecord {
   /** Takes one event into the record; malformed fields are ignored or replaced by defaults. */
   record(event: TareasEvent): void {
     if (typeof event !== "object" || event === null || typeof event.worker !== "string") return;
+    this.#events++;
     const ms = typeof event.at === "string" ? Date.parse(event.at) : NaN;
     const timed = Number.isFinite(ms);
     if (!isTaskEvent(event)) {
@@ -279,6 +283,7 @@ export class RunRecord {
       deadLettered: this.#deadLettered,
       finished: this.#finished,
       missing: total - this.#finished,
+      events: this.#events,
     };
   }
 

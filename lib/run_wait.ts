@@ -58,17 +58,21 @@ export async function waitForRun(
     if (missing === 0) ended.resolve("finished");
   };
   const ticker = setInterval(tick, 200);
-  let consumed = true; // Until a check finds nothing consuming.
+  // Say it once, and again only once a worker has consumed or been heard of since.
+  let warnedAt: number | undefined;
   const checker = setInterval(async () => {
     const counts = await watch.queueCounts();
     if (counts === undefined) return;
-    if (counts.consumers === 0 && consumed) {
+    const { events } = record.counts();
+    if (counts.consumers > 0) {
+      warnedAt = undefined;
+    } else if (warnedAt === undefined || events > warnedAt) {
+      warnedAt = events;
       logger.warn(
         "Nothing is consuming {queue}: start a worker with: deno task work --queue {queue}",
         { queue: printable(options.queue) },
       );
     }
-    consumed = counts.consumers > 0;
   }, CONSUMER_CHECK_MS);
   const signals = onStopSignals(() => ended.resolve("interrupted"), () => Deno.exit(1));
   const timeout = options.timeoutMs > 0 ? AbortSignal.timeout(options.timeoutMs) : undefined;

@@ -120,12 +120,19 @@ export class Child implements AsyncDisposable {
 
   /** Resolves with the first output line (past or future) that matches. */
   waitForLine(pattern: RegExp, ms = 20_000): Promise<string> {
-    const seen = this.lines.find((line) => pattern.test(line));
-    if (seen !== undefined) return Promise.resolve(seen);
+    return this.waitForLines(pattern, 1, ms);
+  }
+
+  /** Resolves with the `count`-th output line (past or future) that matches. */
+  waitForLines(pattern: RegExp, count: number, ms = 20_000): Promise<string> {
+    let seen = 0;
+    for (const line of this.lines) {
+      if (pattern.test(line) && ++seen === count) return Promise.resolve(line);
+    }
     const line = new Promise<string>((resolve) =>
-      this.#waiters.push({ test: (l) => pattern.test(l), resolve })
+      this.#waiters.push({ test: (l) => pattern.test(l) && ++seen === count, resolve })
     );
-    return within(line, ms, `a line matching ${pattern} from ${this.name}`);
+    return within(line, ms, `line ${count} matching ${pattern} from ${this.name}`);
   }
 
   /** Waits for the process to exit and for all its output to be read. */
@@ -335,6 +342,12 @@ export class Scenario implements AsyncDisposable {
     });
   }
 
+  /** Publishes a raw body on the queue's events exchange, as anyone with access could. */
+  publishEvent(routingKey: string, body: unknown): void {
+    const content = Buffer.from(typeof body === "string" ? body : JSON.stringify(body));
+    this.#channel.publish(eventsExchange(this.queue), routingKey, content);
+  }
+
   /**
    * Consumes every message of `queue` (the dead-letter queue by default) from now on, to wait on
    * their arrival instead of polling. The queue is declared with the topology first.
@@ -429,12 +442,14 @@ export class Scenario implements AsyncDisposable {
     complexity: number,
     timeoutSeconds: number,
     url = this.url,
+    extra: { args?: string[]; env?: Record<string, string> } = {},
   ): Promise<Child> {
     const producer = new Child("producer", "producer.ts", [
       ...["--queue", this.queue, "--count", String(count), "--wait"],
       ...["--min", String(complexity), "--max", String(complexity)],
       ...["--timeout", String(timeoutSeconds)],
-    ], { AMQP_URL: url, LOG_LEVEL: "info" });
+      ...(extra.args ?? []),
+    ], { AMQP_URL: url, LOG_LEVEL: "info", ...extra.env });
     this.children.push(producer);
     await producer.waitForLine(/all confirmed by the broker/);
     return producer;
@@ -450,6 +465,19 @@ export class Scenario implements AsyncDisposable {
       throw new Error(`producer exited ${result.code}:\n${result.stdout}${result.stderr}`);
     }
     return result.stdout;
+  }
+
+  /** Whether a queue exists (a passive declare on a channel of its own). */
+  async queueExists(name: string): Promise<boolean> {
+    const channel = await this.#connection.createChannel();
+    channel.on("error", () => {}); // A 404 closes the channel: that is the answer.
+    try {
+      await channel.checkQueue(name);
+      await channel.close();
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Messages ready in a queue of this scenario. */
