@@ -51,6 +51,14 @@ export interface DeadLetter {
   messageId?: string;
 }
 
+/** What {@linkcode parseDeadLetter} reads of a message, as amqplib delivers it. */
+export interface DeadMessage {
+  /** The body. */
+  content: Uint8Array;
+  /** The message's properties: its `messageId` and `headers` are read. */
+  properties: { messageId?: unknown; headers?: Record<string, unknown> | undefined };
+}
+
 /** Headers a requeue drops: the attempt count and death records of the task's last life. */
 export const RESET_HEADERS =
   /^x-(tareas-(attempts|reason|worker|dead-at)|death|first-death-.*|last-death-.*|delivery-count)$/;
@@ -62,9 +70,7 @@ const MAX_REASON_LENGTH = 1000;
  * Parses a message of a dead-letter queue. Never throws: missing or odd headers leave the
  * matching fields out.
  */
-export async function parseDeadLetter(
-  message: Pick<GetMessage, "content" | "properties">,
-): Promise<DeadLetter> {
+export async function parseDeadLetter(message: DeadMessage): Promise<DeadLetter> {
   const headers: Record<string, unknown> = { ...(message.properties.headers ?? {}) };
   const body = new Uint8Array(message.content);
   const messageId = text(message.properties.messageId, MAX_ID_LENGTH);

@@ -454,7 +454,7 @@ function passiveExchanges(channel: Channel): Channel {
  * A one-line {@linkcode ConfigError} naming the permission the broker refused, or undefined when
  * `error` is not a refusal.
  */
-export function permissionError(error: unknown, queue: string): ConfigError | undefined {
+function permissionError(error: unknown, queue: string): ConfigError | undefined {
   const text = error instanceof Error ? error.message : String(error);
   if (!/ACCESS[-_]REFUSED|403/.test(text)) return undefined;
   const detail =
