@@ -273,3 +273,25 @@ Deno.test({
     scenario.pass();
   },
 });
+
+Deno.test({
+  name: "a page that lost its stream says so, and reconnects when the dashboard is back",
+  ignore: noBrowser,
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    await using scenario = await Scenario.open();
+    await declareTopology(scenario.channel, scenario.queue);
+    const options = { url: scenario.url, queue: scenario.queue, port: 0 };
+    const first = await startDashboard(options);
+    const port = Number(new URL(first.url).port);
+    await using browser = await launchBrowser();
+    const page = await browser.open(first.url);
+    await waitInPage(page, "the stream live", `${textOf("#stream-status")} === "live"`);
+    await first.close();
+    await waitInPage(page, "the stream lost", `/lost/.test(${textOf("#stream-status")})`);
+    await using _second = await startDashboard({ ...options, port });
+    await waitInPage(page, "the stream live again", `${textOf("#stream-status")} === "live"`);
+    scenario.pass();
+  },
+});

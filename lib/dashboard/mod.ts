@@ -163,6 +163,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const listDead = (): Promise<void> =>
     listing ??= deadLetters.list({ limit: MAX_DEAD }).then((result) => {
       dead = { total: result.total, letters: result.letters };
+      deadCount = result.total;
     }, (cause) => {
       dead = { ...dead, error: message(cause) };
     }).finally(() => {
@@ -174,7 +175,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const refresh = (): Promise<void> =>
     refreshing ??= watch.refresh().then((counts) => {
       error = undefined;
-      if (counts.dead !== deadCount) {
+      // While a listing moves the dead letters through, one is briefly out of the count.
+      if (listing === undefined && counts.dead !== deadCount) {
         deadCount = counts.dead;
         listDead();
       }
