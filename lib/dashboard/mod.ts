@@ -168,7 +168,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       dead = { ...dead, error: message(cause) };
     }).finally(() => {
       listing = undefined;
-      scheduleBroadcast();
+      updateDead();
     });
 
   let refreshing: Promise<void> | undefined;
@@ -220,7 +220,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
             status: bar.status,
             redelivered: bar.redelivered,
             lane: bar.lane,
-            reason: bar.reason ?? null,
+            reason: bar.reason === undefined ? null : clip(bar.reason),
           })),
         })),
       },
@@ -231,33 +231,40 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         taskId: event.taskId,
         seq: event.seq,
         attempt: event.attempt,
-        reason: event.reason ?? null,
+        reason: typeof event.reason === "string" ? clip(event.reason) : null,
         at: event.at,
       })),
-      dead: {
-        total: dead.total,
-        error: dead.error ?? null,
-        letters: dead.letters.map((letter) => ({
-          id: letter.id,
-          reason: letter.reason,
-          attempts: letter.attempts ?? null,
-          deadAt: letter.deadAt ?? null,
-          worker: letter.worker ?? null,
-          size: letter.size,
-          payload: letter.payload === undefined ? null : clip(JSON.stringify(letter.payload)),
-          body: clip(
-            letter.json === undefined
-              ? new TextDecoder().decode(letter.body.subarray(0, MAX_TEXT))
-              : JSON.stringify(letter.json),
-          ),
-        })),
-      },
     };
   };
 
-  const broadcast = () => {
+  /** The dead letters as the page shows them: sent on connect and whenever they change. */
+  let deadMessage = "";
+  const updateDead = () => {
+    const view = {
+      total: dead.total,
+      error: dead.error ?? null,
+      letters: dead.letters.map((letter) => ({
+        id: letter.id,
+        reason: letter.reason,
+        attempts: letter.attempts ?? null,
+        deadAt: letter.deadAt ?? null,
+        worker: letter.worker ?? null,
+        size: letter.size,
+        payload: letter.payload === undefined ? null : clip(JSON.stringify(letter.payload)),
+        body: clip(
+          letter.json === undefined
+            ? new TextDecoder().decode(letter.body.subarray(0, MAX_TEXT))
+            : JSON.stringify(letter.json),
+        ),
+      })),
+    };
+    deadMessage = `event: dead\ndata: ${JSON.stringify(view)}\n\n`;
+    sendAll(deadMessage);
+  };
+
+  const sendAll = (text: string) => {
     if (clients.size === 0) return;
-    const chunk = encoder.encode(`event: state\ndata: ${JSON.stringify(state())}\n\n`);
+    const chunk = encoder.encode(text);
     for (const client of clients) {
       try {
         client.enqueue(chunk);
@@ -266,6 +273,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       }
     }
   };
+  const broadcast = () => sendAll(`event: state\ndata: ${JSON.stringify(state())}\n\n`);
 
   const ticker = setInterval(() => refresh(), 1000);
   const keepAlive = setInterval(() => {
@@ -368,7 +376,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         self = controller;
         clients.add(controller);
         controller.enqueue(
-          encoder.encode(`retry: 1000\nevent: state\ndata: ${JSON.stringify(state())}\n\n`),
+          encoder.encode(
+            `retry: 1000\nevent: state\ndata: ${JSON.stringify(state())}\n\n${deadMessage}`,
+          ),
         );
       },
       cancel() {

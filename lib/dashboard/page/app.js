@@ -27,6 +27,7 @@ function s(tag, attributes = {}, ...children) {
 }
 
 let state = null;
+let dead = null; // the dead letters, pushed apart from the state: only when they change
 let clockOffset = 0; // server clock minus this page's clock
 let token = "";
 const drawn = new Map(); // panel → the JSON it was last drawn from
@@ -77,6 +78,10 @@ function connect() {
     clockOffset = state.now - Date.now();
     render();
   });
+  source.addEventListener("dead", (message) => {
+    dead = JSON.parse(message.data);
+    drawDead(dead);
+  });
   source.addEventListener("error", () => {
     setStream("lost");
     if (source.readyState === EventSource.CLOSED) setTimeout(connect, 1000);
@@ -116,7 +121,6 @@ function render() {
   if (changed("rate", state.rate)) drawRate(state.rate);
   drawWorkers(snapshot);
   if (changed("failures", state.failures)) drawFailures(state.failures);
-  if (changed("dead", state.dead)) drawDead(state.dead);
   drawTimeline();
 }
 
@@ -407,7 +411,7 @@ function setup() {
   $("#actions").addEventListener("submit", (event) => event.preventDefault());
   $("#requeue-all").addEventListener("click", () => act("/api/requeue-all"));
   $("#purge").addEventListener("click", () => {
-    const total = state?.dead.total ?? 0;
+    const total = dead?.total ?? 0;
     if (confirm(`Delete all ${total} dead letters for good?`)) act("/api/purge");
   });
   $("#window").addEventListener("change", drawTimeline);
