@@ -3,12 +3,12 @@
  * the queue's events exchange, with the dead letters and the actions on them (requeue, purge)
  * guarded by a token.
  *
- * Updates: the server keeps the model ({@linkcode QueueMonitor}, the recent task events, the last
+ * Updates: the server keeps the model (a `QueueMonitor`, the recent task events, the last
  * failures, the dead letters) and pushes the whole view as one `state` message whenever an event
  * arrives (coalesced to at most five a second) and at least every second, when it also refreshes
  * the queue counts with passive declares (plus one 100 ms after a task event). No polling of the
- * management API; the dead letters are listed again only when their count changes or after an
- * action. The page is plain HTML, CSS and JavaScript (no build step, no framework): it redraws
+ * management API. The dead letters are listed again (moved through, see `dead_letters.ts`) only
+ * when their count changes or after an action, and pushed as a `dead` message only then. The page is plain HTML, CSS and JavaScript (no build step, no framework): it redraws
  * from each state and builds its DOM with `textContent` and `setAttribute`, never with markup.
  * @module
  */
