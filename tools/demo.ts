@@ -7,6 +7,7 @@
 import amqp from "amqplib";
 import { findOrStartBroker } from "../testing/broker.ts";
 import { runMain } from "../lib/cli.ts";
+import { type Dashboard, startDashboard } from "../lib/dashboard/mod.ts";
 import { type DemoConfig, parseDemoArgs } from "../lib/config.ts";
 import { redactUrl } from "../lib/url.ts";
 import { TareasError } from "../lib/errors.ts";
@@ -33,6 +34,7 @@ Flags:
   --count N            tasks to publish (default 10)
   --time-scale F       seconds of work per unit of complexity (default 1)
   --timeline FILE.svg  also write the timeline as an SVG picture
+  --dashboard          also serve the live dashboard of the demo's queue (prints its address)
   --heartbeat S        AMQP heartbeat of the workers in seconds (default 15)
   -h, --help           show this help
 
@@ -45,7 +47,7 @@ Examples:
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
-async function demo(config: DemoConfig): Promise<number> {
+async function demo(config: DemoConfig & { dashboard: boolean }): Promise<number> {
   const { queue, workers, count, timeScale } = config;
   await using broker = await findOrStartBroker({ url: config.url });
   say(
@@ -89,6 +91,7 @@ async function demo(config: DemoConfig): Promise<number> {
     }
   };
 
+  let dashboard: Dashboard | undefined;
   const env = { AMQP_URL: broker.url, LOG_LEVEL: "warning" };
   const spawn = (script: string, extra: string[], stdout: "null" | "inherit" = "null") =>
     new Deno.Command(Deno.execPath(), {
@@ -116,6 +119,10 @@ async function demo(config: DemoConfig): Promise<number> {
       "the workers to come online",
       30_000,
     );
+    if (config.dashboard) {
+      dashboard = await startDemoDashboard(broker.url, queue);
+      say(`dashboard: ${dashboard.url}#token=${dashboard.token}`);
+    }
     say(`publishing ${count} tasks of 1-5 s${timeScale === 1 ? "" : ` (× ${timeScale})`}`);
     const producer = await spawn("producer.ts", ["--count", String(count)]).status;
     if (!producer.success) throw new TareasError(`Producer exited ${producer.code}`, 1);
@@ -135,6 +142,7 @@ async function demo(config: DemoConfig): Promise<number> {
       say(`${name} stopped gracefully (exit ${status.code})`);
     }
   } finally {
+    await dashboard?.close();
     for (const child of children.values()) {
       try {
         child.kill("SIGKILL");
@@ -171,6 +179,16 @@ async function demo(config: DemoConfig): Promise<number> {
   return ok ? 0 : 1;
 }
 
+/** The dashboard on port 8080, or on any free port when 8080 is taken. */
+async function startDemoDashboard(url: string, queue: string): Promise<Dashboard> {
+  try {
+    return await startDashboard({ url, queue, port: 8080 });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    return await startDashboard({ url, queue, port: 0 });
+  }
+}
+
 function narrate(event: TareasEvent): void {
   switch (event.type) {
     case "worker.online":
@@ -201,7 +219,12 @@ function say(line: string): void {
 
 if (import.meta.main) {
   await runMain("demo", {
-    parse: () => parseDemoArgs(Deno.args),
+    parse: () => {
+      const config = parseDemoArgs(Deno.args.filter((arg) => arg !== "--dashboard"));
+      return config === "help"
+        ? config
+        : { ...config, dashboard: Deno.args.includes("--dashboard") };
+    },
     help: HELP,
     run: demo,
     logLevel: "warning",

@@ -1,10 +1,9 @@
 /**
  * `deno task status`: the state of a queue and its workers on one screen, over AMQP only (no
- * management plugin): ready and dead-lettered counts and consumers from the broker, the workers,
- * their tasks in hand and their completion rate from the `worker.status` events they publish.
+ * management plugin): ready and dead-lettered counts and consumers from passive declares, the
+ * workers, their tasks in hand and their completion rate from the events they publish.
  * @module
  */
-import type { Channel } from "amqplib";
 import { runMain } from "../lib/cli.ts";
 import {
   ENVIRONMENT_HELP,
@@ -12,167 +11,179 @@ import {
   parseStatusArgs,
   type StatusConfig,
 } from "../lib/config.ts";
-import { openConnection } from "../lib/connection.ts";
-import { UsageError } from "../lib/errors.ts";
-import { STATUS_INTERVAL_MS, subscribeEvents, type WorkerEvent } from "../lib/events.ts";
-import { deadQueue, DEFAULT_QUEUE } from "../lib/topology.ts";
+import { STATUS_INTERVAL_MS } from "../lib/events.ts";
+import { type MonitorSnapshot, type QueueWatch, watchQueue } from "../lib/monitor.ts";
+import { log } from "../lib/log.ts";
+import { printable } from "../lib/text.ts";
+import { DEFAULT_QUEUE } from "../lib/topology.ts";
 
 const HELP = `Usage: deno task status [flags]
 
 Shows a queue and its workers: messages ready, messages held unacked by workers, consumers,
-messages in the dead-letter queue, each worker seen online with its tasks in hand and completions,
-and the completion rate over the last minute. Uses AMQP only: counts come from a passive queue
-declare, workers from the worker.status events they publish every ${
-  STATUS_INTERVAL_MS / 1000
-} s, so one
-snapshot listens for ${(STATUS_INTERVAL_MS * 1.5) / 1000} s first. Declares nothing.
+messages in the dead-letter queue, each worker with its state (online; lost: it stopped reporting
+without saying goodbye, killed or cut off; offline), tasks in hand, completions and failures, and
+the completion rate over the last minute. Uses AMQP only: counts come from passive declares,
+workers from the events they publish (a worker.status every ${STATUS_INTERVAL_MS / 1000} s). A
+snapshot listens until every consumer of the queue has reported, at most ${
+  (STATUS_INTERVAL_MS * 1.25) / 1000
+} s.
+Declares nothing: it only listens through a temporary queue of its own.
 
 Flags:
   --queue NAME   queue to show (default ${DEFAULT_QUEUE})
   --heartbeat S  AMQP heartbeat in seconds, 0 disables (default 15)
-  --watch        redraw every second until interrupted
+  --watch        show a new snapshot every second until interrupted (redrawn in place on a
+                 terminal, one after the other otherwise)
   --json         print one snapshot as JSON
   -h, --help     show this help
 
 ${ENVIRONMENT_HELP}
 
 ${EXIT_CODES_HELP}
-  (status exits 2 when the queue does not exist)
+  (status exits 2 when the queue does not exist, was not set up by tareas, or a permission is
+  missing)
 
 Examples:
   deno task status --watch
   deno task status --json --queue tareas_distribuidas`;
 
-/** One snapshot of a queue and its workers. */
-export interface StatusSnapshot {
-  queue: string;
-  at: string;
-  /** Messages ready for delivery. */
-  ready: number;
-  /** Messages delivered and not yet acked, as reported by the workers seen. */
-  unacked: number;
-  /** Consumers attached to the queue. */
-  consumers: number;
-  /** Messages in the dead-letter queue. */
-  dead: number;
-  /** Tasks completed in the last minute by the workers seen, per second. */
-  ratePerSecond: number;
-  workers: {
-    name: string;
-    state: "online" | "offline" | "silent";
-    lastSeen: string;
-    inHand: number;
-    completed: number;
-    failed: number;
-  }[];
-}
+/** One snapshot of a queue and its workers: what `status --json` prints. */
+export type StatusSnapshot = MonitorSnapshot;
+
+/** Most worker rows printed; `--json` has them all. */
+const MAX_ROWS = 100;
 
 async function status(config: StatusConfig): Promise<number> {
-  const { queue } = config;
-  const workers = new Map<string, WorkerEvent>();
-  let channel: Channel | undefined;
-  await using _connection = await openConnection({
+  let notify = () => {};
+  await using watch = await watchQueue({
     url: config.url,
+    queue: config.queue,
     heartbeat: config.heartbeat,
     name: "tareas status",
-    setup: async (model) => {
-      const events = await model.createChannel();
-      events.on("error", () => {});
-      await subscribeEvents(events, queue, (event) => {
-        if (event.type.startsWith("worker.")) workers.set(event.worker, event as WorkerEvent);
-      }, { pattern: "worker.*" });
-      channel = await model.createChannel();
-      channel.on("error", () => {});
-    },
+    onEvent: () => notify(),
   });
-  const snapshot = async (): Promise<StatusSnapshot> => {
-    const counts = async (name: string) => {
-      try {
-        return await channel!.checkQueue(name);
-      } catch {
-        throw new UsageError(`Queue "${name}" does not exist: nothing has declared it yet`);
-      }
-    };
-    const main = await counts(queue);
-    const dead = await counts(deadQueue(queue));
-    const now = Date.now();
-    const seen = [...workers.values()].map((event) => ({
-      name: event.worker,
-      state: event.type === "worker.offline"
-        ? "offline" as const
-        : now - Date.parse(event.at) > 3 * STATUS_INTERVAL_MS
-        ? "silent" as const
-        : "online" as const,
-      lastSeen: event.at,
-      inHand: event.type === "worker.offline" ? 0 : event.inHand ?? 0,
-      completed: event.completed ?? 0,
-      failed: event.failed ?? 0,
-      lastMinute: event.lastMinute ?? 0,
-    }));
-    const live = seen.filter((worker) => worker.state === "online");
-    return {
-      queue,
-      at: new Date(now).toISOString(),
-      ready: main.messageCount,
-      unacked: live.reduce((sum, worker) => sum + worker.inHand, 0),
-      consumers: main.consumerCount,
-      dead: dead.messageCount,
-      ratePerSecond: live.reduce((sum, worker) => sum + worker.lastMinute, 0) / 60,
-      workers: seen.map(({ lastMinute: _, ...worker }) => worker),
-    };
-  };
-  // Every live worker reports within one interval: listen that long before the first snapshot.
-  await new Promise((resolve) => setTimeout(resolve, STATUS_INTERVAL_MS * 1.5));
-  if (config.json) {
-    console.log(JSON.stringify(await snapshot(), null, 2));
-    return 0;
-  }
+  // The queue first: a mistyped name is one line at once, and nothing listens for it.
+  await watch.refresh();
   if (!config.watch) {
-    console.log(render(await snapshot()));
+    await settle(watch, (listener) => notify = listener);
+    await watch.refresh();
+    const snapshot = watch.monitor.snapshot();
+    console.log(config.json ? JSON.stringify(snapshot, null, 2) : render(snapshot));
     return 0;
   }
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  const terminal = Deno.stdout.isTerminal();
+  const encoder = new TextEncoder();
   try {
     while (!stop.signal.aborted) {
-      const text = render(await snapshot());
-      Deno.stdout.writeSync(new TextEncoder().encode(`\x1b[H\x1b[2J${text}\n(Ctrl-C to quit)\n`));
+      await watch.refresh();
+      const text = render(watch.monitor.snapshot());
+      // Clear-screen escapes only where a terminal interprets them; plain snapshots elsewhere.
+      const out = terminal ? `\x1b[H\x1b[2J${text}\n(Ctrl-C to quit)\n` : `${text}\n\n`;
+      await Deno.stdout.write(encoder.encode(out));
       await new Promise((resolve) => {
         const timer = setTimeout(resolve, 1000);
         stop.signal.addEventListener("abort", () => {
           clearTimeout(timer);
           resolve(undefined);
-        });
+        }, { once: true });
       });
     }
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
   }
   return 0;
 }
 
-/** Renders a snapshot as a screen of text. */
-function render(snapshot: StatusSnapshot): string {
+/**
+ * Listens until as many distinct workers online have reported as the broker counts consumers,
+ * or for at most 1.25 status intervals (every live worker reports within one).
+ */
+async function settle(watch: QueueWatch, onEvent: (listener: () => void) => void): Promise<void> {
+  const logger = log("status");
+  if (!watch.listening) {
+    // No events exchange: no tareas worker has ever run on this queue.
+    logger.debug("Snapshot without listening: the events exchange does not exist");
+    return;
+  }
+  const started = performance.now();
+  const done = () => watch.monitor.reportedOnline() >= watch.monitor.counts.consumers;
+  if (!done()) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, STATUS_INTERVAL_MS * 1.25);
+      onEvent(() => {
+        if (!done()) return;
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    onEvent(() => {});
+  }
+  logger.debug("Snapshot after listening {ms} ms: {reported} of {consumers} consumers reported", {
+    ms: Math.round(performance.now() - started),
+    reported: watch.monitor.reportedOnline(),
+    consumers: watch.monitor.counts.consumers,
+  });
+}
+
+/** Renders a snapshot as a screen of text; every name from an event is escaped. */
+function render(snapshot: MonitorSnapshot): string {
   const lines = [
-    `queue ${snapshot.queue}   ${snapshot.at}`,
+    `queue ${printable(snapshot.queue)}   ${snapshot.at}`,
     `  ready ${snapshot.ready}   unacked ${snapshot.unacked}   consumers ${snapshot.consumers}   ` +
     `dead-lettered ${snapshot.dead}   rate ${snapshot.ratePerSecond.toFixed(2)}/s (last minute)`,
     "",
   ];
   if (snapshot.workers.length === 0) {
-    lines.push("  no worker seen (workers report every few seconds)");
+    lines.push(
+      `  no worker seen (workers report every ${STATUS_INTERVAL_MS / 1000} s)`,
+    );
   } else {
-    const width = Math.max(6, ...snapshot.workers.map((w) => w.name.length));
-    lines.push(`  ${"worker".padEnd(width)}  state    in hand  completed  failed  last seen`);
-    for (const w of snapshot.workers) {
+    const shown = snapshot.workers.slice(0, MAX_ROWS).map((w) => ({
+      ...w,
+      name: truncate(printable(w.name), 40),
+      node: w.node === undefined ? "" : truncate(printable(w.node), 30),
+    }));
+    const withNode = shown.some((w) => w.node !== "");
+    let width = 6;
+    let nodeWidth = 4;
+    for (const w of shown) {
+      width = Math.max(width, w.name.length);
+      nodeWidth = Math.max(nodeWidth, w.node.length);
+    }
+    const at = Date.parse(snapshot.at);
+    lines.push(
+      `  ${"worker".padEnd(width)}  state    in hand  completed  failed  ` +
+        `${withNode ? `${"node".padEnd(nodeWidth)}  ` : ""}last seen`,
+    );
+    for (const w of shown) {
+      const ago = Math.max(0, Math.round((at - Date.parse(w.lastSeen)) / 1000));
       lines.push(
         `  ${w.name.padEnd(width)}  ${w.state.padEnd(7)}  ${String(w.inHand).padStart(7)}  ` +
-          `${String(w.completed).padStart(9)}  ${String(w.failed).padStart(6)}  ${w.lastSeen}`,
+          `${String(w.completed).padStart(9)}  ${String(w.failed).padStart(6)}  ` +
+          `${withNode ? `${w.node.padEnd(nodeWidth)}  ` : ""}` +
+          `${w.lastSeen}${w.state === "online" ? "" : ` (${ago} s ago)`}`,
       );
     }
+    if (snapshot.workers.length > shown.length) {
+      lines.push(`  … and ${snapshot.workers.length - shown.length} more workers (see --json)`);
+    }
+  }
+  if (snapshot.workersDropped > 0) {
+    lines.push(
+      `  (${snapshot.workersDropped} worker names seen least recently were dropped to bound ` +
+        "memory)",
+    );
   }
   return lines.join("\n");
+}
+
+function truncate(text: string, width: number): string {
+  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
 }
 
 if (import.meta.main) {

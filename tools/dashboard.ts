@@ -1,0 +1,139 @@
+/**
+ * `deno task dashboard`: the live dashboard of a queue in the browser. See `lib/dashboard/mod.ts`.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { runMain } from "../lib/cli.ts";
+import { type CommonConfig, ENVIRONMENT_HELP, parseStatusArgs } from "../lib/config.ts";
+import { startDashboard } from "../lib/dashboard/mod.ts";
+import { UsageError } from "../lib/errors.ts";
+import { DEFAULT_QUEUE } from "../lib/topology.ts";
+
+const HELP = `Usage: deno task dashboard [flags]
+
+Serves a live page of a queue: its counts and completion rate, its workers (online, lost,
+offline), a per-worker timeline scrolling with time, the last failures, and the dead letters with
+buttons to requeue or purge them. Updates are pushed to the page from the queue's events
+exchange (Server-Sent Events); no management plugin needed.
+
+The requeue and purge buttons need the token printed at start-up (or given with --token); the
+printed address carries it after # (never sent over the network by the browser). Listens on
+127.0.0.1 only unless --host says otherwise.
+
+Flags:
+  --queue NAME   queue to show (default ${DEFAULT_QUEUE})
+  --port N       port to listen on, 0 for any free one (default 8080)
+  --host ADDR    address to listen on (default 127.0.0.1)
+  --token T      token for the actions (default: a random one)
+  --heartbeat S  AMQP heartbeat in seconds, 0 disables (default 15)
+  -h, --help     show this help
+
+${ENVIRONMENT_HELP}
+
+Exit codes:
+  0  stopped by SIGINT or SIGTERM
+  1  runtime failure (broker unreachable)
+  2  usage or configuration error (bad flag, port in use, queue missing or not set up by tareas,
+     credentials refused)
+
+Examples:
+  deno task dashboard
+  deno task dashboard --queue tareas_distribuidas --port 9000`;
+
+interface DashboardConfig extends CommonConfig {
+  host: string;
+  port: number;
+  token: string | undefined;
+}
+
+function parseDashboardArgs(args: string[]): DashboardConfig | "help" {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        queue: { type: "string" },
+        port: { type: "string" },
+        host: { type: "string" },
+        token: { type: "string" },
+        heartbeat: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (error) {
+    const message = (error instanceof Error ? error.message : String(error)).split("\n")[0]!;
+    throw new UsageError(`${message.replace(/\.$/, "")}; see --help`, { cause: error });
+  }
+  if (values.help) return "help";
+  const port = Number(values.port ?? "8080");
+  if (!Number.isInteger(port) || port < 0 || port > 65535 || values.port?.trim() === "") {
+    throw new UsageError(
+      `Invalid --port "${values.port}": expected a whole number from 0 to 65535`,
+    );
+  }
+  const token = values.token;
+  if (token !== undefined && (token.length < 8 || !/^[\x21-\x7e]+$/.test(token))) {
+    throw new UsageError("Invalid --token: expected at least 8 printable characters, no spaces");
+  }
+  const common = parseStatusArgs([
+    ...(values.queue === undefined ? [] : ["--queue", values.queue]),
+    ...(values.heartbeat === undefined ? [] : ["--heartbeat", values.heartbeat]),
+  ]);
+  if (common === "help") return common;
+  return {
+    url: common.url,
+    queue: common.queue,
+    heartbeat: common.heartbeat,
+    host: values.host ?? "127.0.0.1",
+    port,
+    token,
+  };
+}
+
+async function dashboard(config: DashboardConfig): Promise<number> {
+  let server;
+  try {
+    server = await startDashboard({
+      url: config.url,
+      queue: config.queue,
+      host: config.host,
+      port: config.port,
+      heartbeat: config.heartbeat,
+      ...(config.token === undefined ? {} : { token: config.token }),
+    });
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new UsageError(
+        `Cannot listen on ${config.host}:${config.port}: the port is in use; choose another --port`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+  await using _dashboard = server;
+  console.log(`dashboard: ${server.url}#token=${server.token}`);
+  console.log("(the requeue and purge buttons need the token after #token=; Ctrl-C to stop)");
+  if (!/^(127\.|localhost$|::1$|\[::1\]$)/.test(config.host)) {
+    console.log(
+      `warning: listening on ${config.host}, reachable from other machines; anyone who can ` +
+        "reach it sees the queue and its payloads",
+    );
+  }
+  await new Promise<void>((resolve) => {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      Deno.addSignalListener(signal, resolve);
+    }
+  });
+  return 0;
+}
+
+if (import.meta.main) {
+  await runMain("dashboard", {
+    parse: () => parseDashboardArgs(Deno.args),
+    help: HELP,
+    run: dashboard,
+    logLevel: "warning",
+  });
+}
