@@ -81,16 +81,19 @@ async function publishRandom(
   return config.count;
 }
 
-/** One task per line of standard input, the line's JSON value being its payload. */
+/**
+ * One task per line of standard input, the line's JSON value being its payload, published as
+ * the lines come (`tail -f jobs.jsonl | deno task produce --stdin` works).
+ */
 async function publishLines(producer: Producer, record: RunRecord | undefined): Promise<number> {
+  const confirms = new Set<Promise<unknown>>();
+  let failure: unknown;
   let published = 0;
-  let chunk: unknown[] = [];
-  const flush = async () => {
-    await publishChunk(producer, chunk, record, published);
-    published += chunk.length;
-    chunk = [];
-  };
   let number = 0;
+  const settle = async () => {
+    await Promise.all(confirms);
+    if (failure !== undefined) throw failure;
+  };
   for await (const line of lines(Deno.stdin.readable)) {
     number++;
     if (line.trim() === "") continue;
@@ -98,16 +101,23 @@ async function publishLines(producer: Producer, record: RunRecord | undefined): 
     try {
       payload = JSON.parse(line);
     } catch (error) {
-      await flush();
+      await settle();
       throw new UsageError(
         `Line ${number} of standard input is not JSON (${(error as Error).message}); ` +
           `${published} task(s) before it were published and confirmed`,
       );
     }
-    chunk.push(payload);
-    if (chunk.length >= CHUNK) await flush();
+    // The id is known to the record before the task is published: it may complete at once.
+    const id = crypto.randomUUID();
+    record?.expect([id]);
+    const confirm: Promise<unknown> = producer.enqueue(payload, { id, seq: ++published }).then(
+      () => confirms.delete(confirm),
+      (error) => failure ??= error,
+    );
+    confirms.add(confirm);
+    if (confirms.size >= CHUNK) await Promise.race(confirms);
   }
-  await flush();
+  await settle();
   return published;
 }
 

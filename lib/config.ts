@@ -255,10 +255,109 @@ export interface DemoConfig extends CommonConfig {
   timeScale: number;
   /** Write the timeline as SVG to this file (`--timeline`). */
   timeline: string | undefined;
+  /** Also serve the live dashboard (`--dashboard`). */
+  dashboard: boolean;
+  /** Run the story on a 3-node cluster of private nodes, killing the leader's node too (`--cluster`). */
+  cluster: boolean;
 }
 
-/** The demo's own queue, deleted before and after each run. */
+/** The start of the demo's queue name; each run adds its own suffix. */
 export const DEMO_QUEUE = "tareas_demo";
+
+/** What `deno task dead` does: one action per run. */
+export type DeadAction =
+  | { kind: "list" }
+  | { kind: "show"; id: string }
+  | { kind: "requeue"; id: string }
+  | { kind: "requeue-all" }
+  | { kind: "purge" };
+
+/** `deno task dead` settings. */
+export interface DeadConfig extends CommonConfig {
+  /** The one action asked for. */
+  action: DeadAction;
+  /** Print JSON (`--json`, with `--list` or `--show`). */
+  json: boolean;
+  /** Purge without asking (`--yes`). */
+  yes: boolean;
+}
+
+/** `deno task dashboard` settings. */
+export interface DashboardConfig extends CommonConfig {
+  /** Address to listen on (`--host`). */
+  host: string;
+  /** Port to listen on, 0 for any free one (`--port`). */
+  port: number;
+  /** Token for the actions (`--token`), or undefined for a random one. */
+  token: string | undefined;
+}
+
+/**
+ * Parses `deno task dead`'s flags and environment.
+ *
+ * @throws {UsageError} on an unknown flag, a bad value, or not exactly one action.
+ */
+export function parseDeadArgs(
+  args: string[],
+  env: Record<string, string | undefined> = environment(),
+): DeadConfig | "help" {
+  const values = parse(args, {
+    list: { type: "boolean" },
+    show: { type: "string" },
+    requeue: { type: "string" },
+    "requeue-all": { type: "boolean" },
+    purge: { type: "boolean" },
+    json: { type: "boolean" },
+    yes: { type: "boolean" },
+  });
+  if (values === "help") return values;
+  const actions: DeadAction[] = [];
+  const show = str(values, "show");
+  const requeue = str(values, "requeue");
+  if (values.list) actions.push({ kind: "list" });
+  if (show !== undefined) actions.push({ kind: "show", id: show });
+  if (requeue !== undefined) actions.push({ kind: "requeue", id: requeue });
+  if (values["requeue-all"]) actions.push({ kind: "requeue-all" });
+  if (values.purge) actions.push({ kind: "purge" });
+  if (actions.length !== 1) {
+    throw new UsageError(
+      "Expected one action: --list, --show ID, --requeue ID, --requeue-all or --purge; see --help",
+    );
+  }
+  return {
+    ...common(values, env),
+    action: actions[0]!,
+    json: values.json === true,
+    yes: values.yes === true,
+  };
+}
+
+/**
+ * Parses `deno task dashboard`'s flags and environment.
+ *
+ * @throws {UsageError} on an unknown flag or a bad value.
+ */
+export function parseDashboardArgs(
+  args: string[],
+  env: Record<string, string | undefined> = environment(),
+): DashboardConfig | "help" {
+  const values = parse(args, {
+    port: { type: "string" },
+    host: { type: "string" },
+    token: { type: "string" },
+  });
+  if (values === "help") return values;
+  const token = str(values, "token");
+  if (token !== undefined && (token.length < 8 || !/^[\x21-\x7e]+$/.test(token))) {
+    throw new UsageError("Invalid --token: expected at least 8 printable characters, no spaces");
+  }
+  return {
+    ...common(values, env),
+    host: str(values, "host") ?? "127.0.0.1",
+    port: integer(values, "port", 8080, 0, 65535),
+    token,
+  };
+}
 
 /**
  * Parses the status command's flags and environment.
@@ -288,17 +387,23 @@ export function parseDemoArgs(
     count: { type: "string" },
     "time-scale": { type: "string" },
     timeline: { type: "string" },
+    dashboard: { type: "boolean" },
+    cluster: { type: "boolean" },
   });
   if (values === "help") return values;
   const timeScale = number(values, "time-scale", 1, 0, 10);
   if (timeScale === 0) {
     throw new UsageError(`Invalid --time-scale "0": the demo needs tasks that take some time`);
   }
+  // Each run its own queue, so that two people's demos on one broker never meet.
+  const queue = `${DEMO_QUEUE}_${crypto.randomUUID().slice(0, 8)}`;
   return {
-    ...common({ queue: DEMO_QUEUE, ...values }, env),
+    ...common({ queue, ...values }, env),
     workers: integer(values, "workers", 3, 2, 20),
     count: integer(values, "count", 10, 1, 1000),
     timeScale,
+    dashboard: values.dashboard === true,
+    cluster: values.cluster === true,
     timeline: str(values, "timeline"),
   };
 }

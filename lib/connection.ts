@@ -14,6 +14,9 @@ import { type BrokerAddress, parseBrokerUrls } from "./url.ts";
 /** How long a TCP connect plus the AMQP handshake may take before the next node is tried. */
 export const CONNECT_TIMEOUT_MS = 3_000;
 
+/** How long declaring the topology and starting consumers may take on a new connection. */
+export const SETUP_TIMEOUT_MS = 5_000;
+
 /** Options of {@linkcode openConnection}. */
 export interface ConnectionOptions {
   /** Broker URL, or a comma-separated list of a cluster's nodes; printed only redacted. */
@@ -105,9 +108,24 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
       initialMaxRetries: options.initialRetries ?? Math.max(4, 2 * nodes.length),
       maxRetries: Infinity,
       waitForConnect: false,
-      setup: (model: ChannelModel) => {
+      setup: async (model: ChannelModel) => {
         logger.info("Connected to {url}", { url: current().redacted });
-        return options.setup(model, current().node);
+        // A cluster electing a queue leader can leave a declare or a consume unanswered: give
+        // up on this connection after a while, and start over.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        try {
+          await Promise.race([
+            options.setup(model, current().node),
+            new Promise((_, reject) => {
+              timer = setTimeout(
+                () => reject(new Error(`Setup took more than ${SETUP_TIMEOUT_MS} ms`)),
+                SETUP_TIMEOUT_MS,
+              );
+            }),
+          ]);
+        } finally {
+          clearTimeout(timer);
+        }
       },
     },
   });

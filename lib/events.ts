@@ -65,7 +65,7 @@ export interface TaskEvent extends BaseEvent {
   attempt: number;
   /** Whether the broker flagged this delivery as a redelivery. */
   redelivered: boolean;
-  /** How long the handler ran (`task.completed`, `task.failed`). */
+  /** How long the handler ran (`task.completed`, `task.failed`, `task.dead` after a run). */
   durationMs?: number;
   /** Why the attempt failed or the task was dead-lettered (`task.failed`, `task.dead`). */
   reason?: string;
@@ -105,46 +105,6 @@ export const MAX_REASON = 2_000;
 /** Encodes events of one type as one message body: the event, or an array of several. */
 export function encodeEvents(events: readonly TareasEvent[]): Buffer {
   return Buffer.from(JSON.stringify(events.length === 1 ? events[0] : events));
-}
-
-/**
- * Publishes events of `queue` on `channel`, fire and forget: an event costs no round trip, and an
- * event that cannot be published (the channel is closing) is dropped and logged at debug level.
- */
-export class EventPublisher {
-  #exchange: string;
-  #channel: Channel | undefined;
-
-  /** A publisher for the events of `queue`; it publishes nothing until it has a channel. */
-  constructor(queue: string) {
-    this.#exchange = eventsExchange(queue);
-  }
-
-  /** The channel to publish on from now on; `undefined` while there is none. */
-  set channel(channel: Channel | undefined) {
-    this.#channel = channel;
-  }
-
-  /** Publishes one event. */
-  publish(event: TareasEvent): void {
-    const channel = this.#channel;
-    if (channel === undefined) return;
-    try {
-      channel.publish(this.#exchange, event.type, encodeEvents([event]), {
-        contentType: "application/json",
-      });
-    } catch (error) {
-      log("events").debug("Event {type} not published: {cause}", {
-        type: event.type,
-        cause: (error as Error).message,
-      });
-    }
-  }
-
-  /** Resolves once the broker has processed every event published so far (a round trip). */
-  async flush(): Promise<void> {
-    await this.#channel?.checkExchange(this.#exchange).catch(() => {});
-  }
 }
 
 /** How many message bodies readers ignored, by reason, since the process started. */
@@ -259,6 +219,19 @@ export interface SubscribeOptions {
    * @default {an exclusive server-named queue}
    */
   queueName?: string;
+  /**
+   * Declare the events exchange if it does not exist. Without, it is only checked (a passive
+   * declare: the subscription then needs no configure permission on it, and creates nothing).
+   * @default {true}
+   */
+  declare?: boolean;
+  /** The message ids taken so far, shared by the subscriptions of one subscriber. @default {new ones} */
+  seen?: SeenMessages;
+  /**
+   * Called when the broker cancels the subscription; subscribe again (for example, close the
+   * connection and let its recovery set things up anew). @default {nothing}
+   */
+  onCancel?: () => void;
 }
 
 /**
@@ -278,7 +251,8 @@ export async function subscribeEvents(
   options: SubscribeOptions = {},
 ): Promise<void> {
   const exchange = eventsExchange(queue);
-  await channel.assertExchange(exchange, "topic", { durable: true });
+  if (options.declare === false) await channel.checkExchange(exchange);
+  else await channel.assertExchange(exchange, "topic", { durable: true });
   const { queue: name } = options.queueName
     ? await channel.assertQueue(options.queueName, {
       // Durable and replicated: a broker restart, or the loss of a cluster node, keeps it and
@@ -288,8 +262,48 @@ export async function subscribeEvents(
     })
     : await channel.assertQueue("", { exclusive: true, autoDelete: true });
   await channel.bindQueue(name, exchange, options.pattern ?? "#");
+  // A durable subscription acks what it has read, so that events in flight to a connection that
+  // is lost are delivered again to the next one; a server-named one dies with its connection.
+  const durable = options.queueName !== undefined;
+  if (durable) await channel.prefetch(1_000);
+  const seen = options.seen ?? new SeenMessages();
   await channel.consume(name, (message) => {
-    if (message === null) return;
-    for (const event of parseEvents(message.content)) onEvent(event);
-  }, { noAck: true });
+    if (message === null) {
+      // The broker cancelled the subscription (its queue deleted, or moved by a cluster).
+      log("events").warn("The broker cancelled the subscription to the events of {queue}", {
+        queue,
+      });
+      return options.onCancel?.();
+    }
+    // A message published again after its confirm was lost, or delivered again after a lost
+    // connection, arrives twice: take it once.
+    const id = message.properties.messageId;
+    if (typeof id !== "string" || seen.add(id)) {
+      for (const event of parseEvents(message.content)) onEvent(event);
+    }
+    if (durable) channel.ack(message);
+  }, { noAck: !durable });
+}
+
+/**
+ * The ids of the event messages a subscriber has taken, the last 10,000 of them: pass the same
+ * instance to every {@linkcode subscribeEvents} of one subscriber (across reconnects), so that a
+ * message delivered again is taken once.
+ */
+export class SeenMessages {
+  #ids = new Set<string>();
+  #size: number;
+
+  /** Remembers up to `size` ids. */
+  constructor(size = 10_000) {
+    this.#size = size;
+  }
+
+  /** Adds `id`; false when it was seen already. */
+  add(id: string): boolean {
+    if (this.#ids.has(id)) return false;
+    this.#ids.add(id);
+    if (this.#ids.size > this.#size) this.#ids.delete(this.#ids.values().next().value!);
+    return true;
+  }
 }

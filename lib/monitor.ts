@@ -373,7 +373,10 @@ export async function watchQueue(options: WatchOptions): Promise<QueueWatch> {
     const events = await current.createChannel();
     events.on("error", () => {});
     try {
-      await subscribeEvents(passiveExchanges(events), queue, onEvent);
+      await subscribeEvents(events, queue, onEvent, {
+        declare: false,
+        onCancel: () => current.close().catch(() => {}),
+      });
     } catch (error) {
       throw permissionError(error, queue) ?? error;
     }
@@ -432,22 +435,6 @@ export async function watchQueue(options: WatchOptions): Promise<QueueWatch> {
     [Symbol.asyncDispose]: () => connection.close(),
   };
   return watch;
-}
-
-/**
- * `channel` with `assertExchange` made passive: the events exchange is only checked, never
- * declared, so watching needs no configure permission on it (only read, to bind).
- */
-function passiveExchanges(channel: Channel): Channel {
-  return new Proxy(channel, {
-    get(target, property) {
-      if (property === "assertExchange") {
-        return (name: string) => target.checkExchange(name).then(() => ({ exchange: name }));
-      }
-      const value = Reflect.get(target, property, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
 }
 
 /**

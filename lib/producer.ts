@@ -108,7 +108,12 @@ interface Pending {
   end: () => void;
   confirmed: () => void;
   refused: (error: Error) => void;
+  /** Times the broker refused it (basic.nack). */
+  nacks: number;
 }
+
+/** Refusals (basic.nack) of one task after which it is reported rather than published again. */
+const MAX_NACKS = 5;
 
 /** Unconfirmed tasks beyond which {@linkcode Producer.enqueueMany} waits before taking more. */
 const MAX_IN_FLIGHT = 10_000;
@@ -194,6 +199,7 @@ class TareasProducer implements Producer {
       end: () => span.end(),
       confirmed: () => resolve(task),
       refused: reject,
+      nacks: 0,
     });
     this.#outbox.push(key);
     this.#pump();
@@ -260,15 +266,25 @@ class TareasProducer implements Producer {
       pending.end();
       pending.confirmed();
     } else if (this.#channel === channel && /nacked/.test(errorMessage(error))) {
-      // Refused by a live broker (not a dropped channel): report it rather than loop.
-      this.#pending.delete(key);
-      pending.end();
-      pending.refused(
-        new TareasError(
-          `The broker refused task #${pending.task.seq} ${pending.task.id} (basic.nack)`,
-          1,
-        ),
-      );
+      // A live broker could not take the task (a cluster electing a new queue leader, say):
+      // publish it again a little later, a few times, then report it rather than loop.
+      if (++pending.nacks > MAX_NACKS) {
+        this.#pending.delete(key);
+        pending.end();
+        pending.refused(
+          new TareasError(
+            `The broker refused task #${pending.task.seq} ${pending.task.id} ${MAX_NACKS + 1} ` +
+              "times (basic.nack)",
+            1,
+          ),
+        );
+      } else {
+        setTimeout(() => {
+          if (this.#channel !== channel || !this.#pending.has(key)) return;
+          this.#outbox.push(key);
+          this.#pump();
+        }, 100 * 2 ** pending.nacks);
+      }
     }
     // Otherwise the channel closed: the task stays pending and goes out again after reconnecting.
     if (this.#pending.size < MAX_IN_FLIGHT && this.#outbox.length === 0) this.#pump();

@@ -6,7 +6,7 @@
  */
 import type { ChannelModel } from "amqplib";
 import { type Connection, openConnection } from "./connection.ts";
-import { subscribeEvents, type TareasEvent } from "./events.ts";
+import { SeenMessages, subscribeEvents, type TareasEvent } from "./events.ts";
 import { log } from "./log.ts";
 
 /** Options of {@linkcode watchEvents}. */
@@ -48,6 +48,7 @@ export interface EventWatch extends AsyncDisposable {
 export async function watchEvents(options: WatchOptions): Promise<EventWatch> {
   const queueName = `${options.queue}.watch.${crypto.randomUUID()}`;
   let current: ChannelModel | undefined;
+  const seen = new SeenMessages();
   const connection: Connection = await openConnection({
     url: options.url,
     heartbeat: options.heartbeat ?? 15,
@@ -56,7 +57,11 @@ export async function watchEvents(options: WatchOptions): Promise<EventWatch> {
       current = model;
       const channel = await model.createChannel();
       channel.on("error", () => {});
-      await subscribeEvents(channel, options.queue, options.onEvent, { queueName });
+      await subscribeEvents(channel, options.queue, options.onEvent, {
+        queueName,
+        seen,
+        onCancel: () => model.close().catch(() => {}),
+      });
     },
   });
   log("watch").debug("Watching the events of {queue} through {watchQueue}", {

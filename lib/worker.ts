@@ -23,8 +23,8 @@ import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from "amqp
 import type { Logger } from "@logtape/logtape";
 import { type Connection, openConnection } from "./connection.ts";
 import { errorMessage, TaskFormatError, TaskTimeoutError, UsageError } from "./errors.ts";
+import { EventPublisher } from "./event_publisher.ts";
 import {
-  EventPublisher,
   MAX_REASON,
   STATUS_INTERVAL_MS,
   type TareasEvent,
@@ -167,6 +167,12 @@ interface Session {
   publish: ConfirmChannel;
   delayQueues: Map<number, Promise<string>>;
   consumerTag?: string;
+  /** Aborted when a channel of the session closes: its deliveries are back in the queue. */
+  lost: AbortController;
+  /** Deliveries not yet acked or rejected, in delivery order. */
+  delivered: ConsumeMessage[];
+  /** Deliveries finished and waiting for their ack. */
+  finished: Set<ConsumeMessage>;
 }
 
 /** One delivery and the session it arrived on (its ack is only valid there). */
@@ -207,6 +213,7 @@ class TareasWorker<P> extends EventTarget implements Worker {
   /** Completion times of the last minute, for the status event. */
   #recent: number[] = [];
   #statusTimer: ReturnType<typeof setInterval> | undefined;
+  #flushScheduled = false;
   /** The broker node (`host:port`) of the current connection. */
   #node = "";
   #settleClosed!: { resolve: () => void; reject: (error: unknown) => void };
@@ -285,6 +292,7 @@ class TareasWorker<P> extends EventTarget implements Worker {
       await session.consume.cancel(session.consumerTag).catch(() => {});
     }
     await Promise.allSettled([...this.#running]);
+    this.#flush();
     this.#emit(workerEvent("worker.offline", this.name));
     await this.#events.flush();
     this.#events.channel = undefined;
@@ -313,7 +321,7 @@ class TareasWorker<P> extends EventTarget implements Worker {
   async #setup(model: ChannelModel, node: string): Promise<void> {
     const publish = await model.createConfirmChannel();
     const consume = await model.createChannel();
-    const events = await model.createChannel();
+    const events = await model.createConfirmChannel();
     const channels = [[consume, "consume"], [publish, "publish"], [events, "events"]] as const;
     for (const [channel, what] of channels) {
       channel.on(
@@ -327,9 +335,17 @@ class TareasWorker<P> extends EventTarget implements Worker {
     }
     await declareTopology(publish, this.queue);
     await consume.prefetch(this.#prefetch);
-    const session: Session = { consume, publish, delayQueues: new Map() };
+    const session: Session = {
+      consume,
+      publish,
+      delayQueues: new Map(),
+      lost: new AbortController(),
+      delivered: [],
+      finished: new Set(),
+    };
     for (const [channel, what] of channels) {
       channel.on("close", () => {
+        session.lost.abort();
         if (this.#session !== session) return;
         this.#session = undefined;
         this.#events.channel = undefined;
@@ -344,7 +360,10 @@ class TareasWorker<P> extends EventTarget implements Worker {
     this.#events.channel = events;
     if (this.#stopping) return;
     const { consumerTag } = await consume.consume(this.queue, (message) => {
-      if (message) return this.#receive({ session, message });
+      if (message) {
+        session.delivered.push(message);
+        return this.#receive({ session, message });
+      }
       // The broker cancelled the consumer (queue deleted, consumer timeout on 4.3+).
       if (this.#session === session && !this.#stopping) {
         this.#logger.warn("The broker cancelled the consumer; reconnecting");
@@ -414,12 +433,13 @@ class TareasWorker<P> extends EventTarget implements Worker {
       await this.#deadLetter(delivery, fields, reason);
       return;
     }
-    this.#emit({
+    const startedEvent: TaskEvent = {
       type: "task.started",
       worker: this.name,
       at: new Date().toISOString(),
       ...fields,
-    });
+    };
+    this.#emit(startedEvent);
     this.#logger.info(
       "Started task #{seq} {taskId} (complexity {complexity}, attempt {attempt}{again})",
       { ...fields, complexity: task.complexity, again: redelivered ? ", redelivered" : "" },
@@ -430,9 +450,18 @@ class TareasWorker<P> extends EventTarget implements Worker {
         this.queue,
         task,
         message.properties.headers?.traceparent,
-        () => this.#runHandler(task, attempt.attempt, redelivered),
+        () => this.#runHandler(task, attempt.attempt, redelivered, delivery.session),
       );
     } catch (error) {
+      this.#events.withdraw(startedEvent);
+      if (error instanceof ConnectionLostError) {
+        // The broker has already requeued it: neither a failure nor a retry of ours.
+        this.#logger.warn("Abandoned task #{seq} {taskId}: {reason}", {
+          ...fields,
+          reason: error.message,
+        });
+        return;
+      }
       const durationMs = Math.round(performance.now() - started);
       const reason = errorMessage(error).slice(0, MAX_REASON - 100);
       this.#failed++;
@@ -446,13 +475,20 @@ class TareasWorker<P> extends EventTarget implements Worker {
             "{reason}",
           { ...fields, reason },
         );
-        await this.#deadLetter(delivery, fields, `${reason} (after ${attempt.attempt} attempts)`);
+        await this.#deadLetter(
+          delivery,
+          fields,
+          `${reason} (after ${attempt.attempt} attempts)`,
+          durationMs,
+        );
       } else {
         await this.#retry(delivery, fields, reason, durationMs, next.delayMs);
       }
       return;
     }
     const durationMs = Math.round(performance.now() - started);
+    // Ended within the events window: its completion says it all, in one message.
+    this.#events.withdraw(startedEvent);
     this.#emit({
       type: "task.completed",
       worker: this.name,
@@ -474,13 +510,22 @@ class TareasWorker<P> extends EventTarget implements Worker {
     this.#settle(delivery, "ack");
   }
 
-  async #runHandler(task: Task<P>, attempt: number, redelivered: boolean): Promise<void> {
+  async #runHandler(
+    task: Task<P>,
+    attempt: number,
+    redelivered: boolean,
+    session: Session,
+  ): Promise<void> {
     const controller = new AbortController();
     const timeoutMs = this.#taskTimeoutMs;
     const timer = timeoutMs > 0
       ? setTimeout(() => controller.abort(new TaskTimeoutError(timeoutMs)), timeoutMs)
       : undefined;
     const { signal } = controller;
+    // The connection that delivered the task is gone: the broker hands it to another worker.
+    const lost = () => controller.abort(new ConnectionLostError());
+    if (session.lost.signal.aborted) lost();
+    session.lost.signal.addEventListener("abort", lost, { once: true });
     try {
       await new Promise<void>((resolve, reject) => {
         // A handler that ignores its signal is abandoned when it fires; its promise is left behind.
@@ -501,6 +546,7 @@ class TareasWorker<P> extends EventTarget implements Worker {
       throw signal.aborted ? signal.reason : error;
     } finally {
       clearTimeout(timer);
+      session.lost.signal.removeEventListener("abort", lost);
     }
   }
 
@@ -550,7 +596,12 @@ class TareasWorker<P> extends EventTarget implements Worker {
   }
 
   /** Copies a task to the dead-letter queue with the reason, then acks it. */
-  async #deadLetter(delivery: Delivery, fields: DeliveryFields, reason: string): Promise<void> {
+  async #deadLetter(
+    delivery: Delivery,
+    fields: DeliveryFields,
+    reason: string,
+    durationMs?: number,
+  ): Promise<void> {
     const { session, message } = delivery;
     try {
       await publishConfirmed(
@@ -581,6 +632,7 @@ class TareasWorker<P> extends EventTarget implements Worker {
       worker: this.name,
       at: new Date().toISOString(),
       ...fields,
+      ...(durationMs === undefined ? {} : { durationMs }),
       reason,
     });
     this.#settle(delivery, "ack");
@@ -613,7 +665,13 @@ class TareasWorker<P> extends EventTarget implements Worker {
       /channel (closed|closing|ended)|connection closed/i.test(errorMessage(error));
   }
 
-  /** Acks or rejects a delivery on the channel it came from; one from a dead channel is dropped. */
+  /**
+   * Acks or rejects a delivery on the channel it came from; one from a dead channel is dropped
+   * (the broker requeued it). Every ack goes out after the events published before it, so that
+   * a task acked is never a task whose completion nobody heard of. While other deliveries are in
+   * hand, acks wait for the end of the turn and go out together: one ack covers a run of
+   * contiguous finished deliveries.
+   */
   #settle({ session, message }: Delivery, how: "ack" | "reject"): void {
     if (session !== this.#session) {
       this.#logger.debug(
@@ -622,13 +680,50 @@ class TareasWorker<P> extends EventTarget implements Worker {
       );
       return;
     }
+    if (how === "reject") {
+      this.#events.sendNow();
+      remove(session.delivered, message);
+      try {
+        session.consume.nack(message, false, false);
+      } catch (error) {
+        this.#logger.debug("Dropped a reject: {cause}", { cause: errorMessage(error) });
+      }
+      return;
+    }
+    session.finished.add(message);
+    if (this.#running.size + this.#waiting.length <= 1) {
+      this.#flush(); // Nothing else in hand: the broker waits for this ack.
+    } else if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
+  /** Publishes the queued events, then sends the acks of the finished deliveries. */
+  #flush(): void {
+    this.#flushScheduled = false;
+    this.#events.sendNow();
+    const session = this.#session;
+    if (session === undefined || session.finished.size === 0) return;
+    const { delivered, finished, consume } = session;
+    let last: ConsumeMessage | undefined;
+    let covered = 0;
+    while (delivered.length > 0 && finished.has(delivered[0]!)) {
+      last = delivered.shift()!;
+      finished.delete(last);
+      covered++;
+    }
     try {
-      if (how === "ack") session.consume.ack(message);
-      else session.consume.nack(message, false, false);
+      if (last !== undefined) consume.ack(last, covered > 1);
+      for (const message of finished) {
+        remove(delivered, message);
+        consume.ack(message);
+      }
     } catch (error) {
-      // The channel closed a moment ago and its close event has not run yet: same as above.
+      // The channel closed a moment ago and its close event has not run yet.
       this.#logger.debug("Dropped an ack: {cause}", { cause: errorMessage(error) });
     }
+    finished.clear();
   }
 }
 
@@ -677,4 +772,18 @@ function envVar(name: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A task's handler is abandoned: the connection that delivered the task was lost. */
+class ConnectionLostError extends Error {
+  constructor() {
+    super("the connection that delivered it was lost; the broker gives it to another worker");
+    this.name = "ConnectionLostError";
+  }
+}
+
+/** Removes `item` from `list`, if there. */
+function remove<T>(list: T[], item: T): void {
+  const index = list.indexOf(item);
+  if (index !== -1) list.splice(index, 1);
 }

@@ -60,6 +60,7 @@ export class Child implements AsyncDisposable {
   #waiters: { test: (line: string) => boolean; resolve: (line: string) => void }[] = [];
   #reading: Promise<unknown>;
   #exited = false;
+  #stdin: WritableStreamDefaultWriter<Uint8Array> | undefined;
 
   /**
    * Runs `deno run --allow-all <script> ...args` from the repository root; with `command`, runs
@@ -71,13 +72,14 @@ export class Child implements AsyncDisposable {
     args: string[],
     env: Record<string, string> = {},
     command?: string,
+    stdin: "null" | "piped" = "null",
   ) {
     this.name = name;
     this.#process = new Deno.Command(command ?? Deno.execPath(), {
       args: command === undefined ? ["run", "--allow-all", `${ROOT}${script}`, ...args] : args,
       cwd: ROOT,
       env: { LOG_LEVEL: "debug", ...env },
-      stdin: "null",
+      stdin,
       stdout: "piped",
       stderr: "piped",
     }).spawn();
@@ -140,6 +142,18 @@ export class Child implements AsyncDisposable {
     const status = await within(this.status, ms, `${this.name} to exit`);
     await this.#reading;
     return status;
+  }
+
+  /** Writes to the process's standard input (spawned with `stdin: "piped"`). */
+  async write(text: string): Promise<void> {
+    this.#stdin ??= this.#process.stdin.getWriter();
+    await this.#stdin.write(new TextEncoder().encode(text));
+  }
+
+  /** Closes the process's standard input. */
+  async closeInput(): Promise<void> {
+    this.#stdin ??= this.#process.stdin.getWriter();
+    await this.#stdin.close();
   }
 
   kill(signal: Deno.Signal = "SIGKILL"): void {
@@ -444,14 +458,34 @@ export class Scenario implements AsyncDisposable {
     url = this.url,
     extra: { args?: string[]; env?: Record<string, string> } = {},
   ): Promise<Child> {
-    const producer = new Child("producer", "producer.ts", [
-      ...["--queue", this.queue, "--count", String(count), "--wait"],
+    const producer = this.spawnProducer([
+      ...["--count", String(count), "--wait"],
       ...["--min", String(complexity), "--max", String(complexity)],
       ...["--timeout", String(timeoutSeconds)],
       ...(extra.args ?? []),
-    ], { AMQP_URL: url, LOG_LEVEL: "info", ...extra.env });
-    this.children.push(producer);
+    ], { AMQP_URL: url, ...extra.env });
     await producer.waitForLine(/all confirmed by the broker/);
+    return producer;
+  }
+
+  /**
+   * Starts `producer.ts` on this queue with `args`, logging at info level; does not wait. With
+   * `--stdin` in `args`, write its input with {@linkcode Child.write}.
+   */
+  spawnProducer(args: string[], env: Record<string, string> = {}): Child {
+    const producer = new Child(
+      "producer",
+      "producer.ts",
+      ["--queue", this.queue, ...args],
+      {
+        AMQP_URL: this.url,
+        LOG_LEVEL: "info",
+        ...env,
+      },
+      undefined,
+      args.includes("--stdin") ? "piped" : "null",
+    );
+    this.children.push(producer);
     return producer;
   }
 

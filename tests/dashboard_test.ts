@@ -120,7 +120,7 @@ Deno.test({
   async fn(t) {
     await using scenario = await Scenario.open();
     const evilName = '<img src=x onerror="window.__pwned=1">';
-    const task = { ...createTask(1, 0), payload: { html: "<script>window.__pwned=2</script>" } };
+    const task = createTask({ html: "<script>window.__pwned=2</script>" }, { seq: 1 });
     await scenario.step(t, "a malformed message and a task too large die", async () => {
       // Bodies over 64 bytes are refused by this worker: the valid task dies too.
       const strict = await scenario.startWorker(evilName, ["--max-body", "64"]);

@@ -74,7 +74,10 @@ Deno.test({
     await using scenario = await Scenario.open();
     await declareTopology(scenario.channel, scenario.queue);
     const dq = deadQueue(scenario.queue);
-    const tasks = [createTask(1, 1), createTask(2, 1)];
+    const tasks = [
+      createTask(null, { seq: 1, complexity: 1 }),
+      createTask(null, { seq: 2, complexity: 1 }),
+    ];
     const bodies = [
       encodeTask(tasks[0]!),
       Buffer.from("not json at all"),
@@ -133,7 +136,10 @@ Deno.test({
     await using scenario = await Scenario.open();
     await declareTopology(scenario.channel, scenario.queue);
     const dq = deadQueue(scenario.queue);
-    const [kept, requeued] = [createTask(1, 1), createTask(2, 1)];
+    const [kept, requeued] = [
+      createTask(null, { seq: 1, complexity: 1 }),
+      createTask(null, { seq: 2, complexity: 1 }),
+    ];
     for (const task of [kept!, requeued!]) {
       scenario.channel.sendToQueue(dq, encodeTask(task), {
         persistent: true,

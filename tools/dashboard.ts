@@ -2,9 +2,8 @@
  * `deno task dashboard`: the live dashboard of a queue in the browser. See `lib/dashboard/mod.ts`.
  * @module
  */
-import { parseArgs } from "node:util";
 import { runMain } from "../lib/cli.ts";
-import { type CommonConfig, ENVIRONMENT_HELP, parseStatusArgs } from "../lib/config.ts";
+import { type DashboardConfig, ENVIRONMENT_HELP, parseDashboardArgs } from "../lib/config.ts";
 import { startDashboard } from "../lib/dashboard/mod.ts";
 import { UsageError } from "../lib/errors.ts";
 import { DEFAULT_QUEUE } from "../lib/topology.ts";
@@ -39,58 +38,6 @@ Exit codes:
 Examples:
   deno task dashboard
   deno task dashboard --queue tareas_distribuidas --port 9000`;
-
-interface DashboardConfig extends CommonConfig {
-  host: string;
-  port: number;
-  token: string | undefined;
-}
-
-function parseDashboardArgs(args: string[]): DashboardConfig | "help" {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        queue: { type: "string" },
-        port: { type: "string" },
-        host: { type: "string" },
-        token: { type: "string" },
-        heartbeat: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (error) {
-    const message = (error instanceof Error ? error.message : String(error)).split("\n")[0]!;
-    throw new UsageError(`${message.replace(/\.$/, "")}; see --help`, { cause: error });
-  }
-  if (values.help) return "help";
-  const port = Number(values.port ?? "8080");
-  if (!Number.isInteger(port) || port < 0 || port > 65535 || values.port?.trim() === "") {
-    throw new UsageError(
-      `Invalid --port "${values.port}": expected a whole number from 0 to 65535`,
-    );
-  }
-  const token = values.token;
-  if (token !== undefined && (token.length < 8 || !/^[\x21-\x7e]+$/.test(token))) {
-    throw new UsageError("Invalid --token: expected at least 8 printable characters, no spaces");
-  }
-  const common = parseStatusArgs([
-    ...(values.queue === undefined ? [] : ["--queue", values.queue]),
-    ...(values.heartbeat === undefined ? [] : ["--heartbeat", values.heartbeat]),
-  ]);
-  if (common === "help") return common;
-  return {
-    url: common.url,
-    queue: common.queue,
-    heartbeat: common.heartbeat,
-    host: values.host ?? "127.0.0.1",
-    port,
-    token,
-  };
-}
 
 async function dashboard(config: DashboardConfig): Promise<number> {
   let server;

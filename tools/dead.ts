@@ -4,9 +4,8 @@
  * reading them never loses one.
  * @module
  */
-import { parseArgs } from "node:util";
 import { runMain } from "../lib/cli.ts";
-import { type CommonConfig, ENVIRONMENT_HELP, parseStatusArgs } from "../lib/config.ts";
+import { type DeadConfig, ENVIRONMENT_HELP, parseDeadArgs } from "../lib/config.ts";
 import { type DeadLetter, openDeadLetters } from "../lib/dead_letters.ts";
 import { TareasError, UsageError } from "../lib/errors.ts";
 import { printable } from "../lib/text.ts";
@@ -48,72 +47,6 @@ Examples:
   deno task dead --list
   deno task dead --show 0b9f6c1e-6a34-4ae6-a0a3-63c3c0d2f1a4
   deno task dead --requeue-all --queue tareas_distribuidas`;
-
-type Action =
-  | { kind: "list" }
-  | { kind: "show"; id: string }
-  | { kind: "requeue"; id: string }
-  | { kind: "requeue-all" }
-  | { kind: "purge" };
-
-/** `deno task dead` settings. */
-interface DeadConfig extends CommonConfig {
-  action: Action;
-  json: boolean;
-  yes: boolean;
-}
-
-function parseDeadArgs(args: string[]): DeadConfig | "help" {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        list: { type: "boolean" },
-        show: { type: "string" },
-        requeue: { type: "string" },
-        "requeue-all": { type: "boolean" },
-        purge: { type: "boolean" },
-        json: { type: "boolean" },
-        yes: { type: "boolean" },
-        queue: { type: "string" },
-        heartbeat: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (error) {
-    const message = (error instanceof Error ? error.message : String(error)).split("\n")[0]!;
-    throw new UsageError(`${message.replace(/\.$/, "")}; see --help`, { cause: error });
-  }
-  if (values.help) return "help";
-  const actions: Action[] = [];
-  if (values.list) actions.push({ kind: "list" });
-  if (values.show !== undefined) actions.push({ kind: "show", id: values.show });
-  if (values.requeue !== undefined) actions.push({ kind: "requeue", id: values.requeue });
-  if (values["requeue-all"]) actions.push({ kind: "requeue-all" });
-  if (values.purge) actions.push({ kind: "purge" });
-  if (actions.length !== 1) {
-    throw new UsageError(
-      "Expected one action: --list, --show ID, --requeue ID, --requeue-all or --purge; see --help",
-    );
-  }
-  // The queue, heartbeat and AMQP_URL are checked as every other command checks them.
-  const common = parseStatusArgs([
-    ...(values.queue === undefined ? [] : ["--queue", values.queue]),
-    ...(values.heartbeat === undefined ? [] : ["--heartbeat", values.heartbeat]),
-  ]);
-  if (common === "help") return common;
-  return {
-    url: common.url,
-    queue: common.queue,
-    heartbeat: common.heartbeat,
-    action: actions[0]!,
-    json: values.json === true,
-    yes: values.yes === true,
-  };
-}
 
 async function dead(config: DeadConfig): Promise<number> {
   const { action, queue } = config;
