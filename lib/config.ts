@@ -488,6 +488,52 @@ function integer(values: Values, flag: string, fallback: number, min: number, ma
   return value;
 }
 
+/** `deno task migrate` settings. */
+export interface MigrateConfig extends CommonConfig {
+  /** Messages moved per confirmed batch (`--batch`). */
+  batch: number;
+}
+
+/** `deno task migrate --help`. */
+export const MIGRATE_HELP = `Usage: deno task migrate [flags]
+
+Turns the queue the original Python scripts declared (a classic queue) into tareas' quorum queue
+of the same name, keeping every message with its body and properties. The messages go through a
+temporary quorum queue <queue>.migrating, in batches published with confirms and acked at their
+source only once confirmed: an interruption or a crash at any point loses nothing, and running the
+command again resumes (a crash may leave duplicates, never losses). Stop the workers of the
+original scripts first: a classic queue with consumers is refused. A queue that already is
+tareas' has nothing to migrate (exit 0).
+
+Flags:
+${COMMON_HELP}
+  --batch N            messages moved per confirmed batch (default 100)
+
+${ENVIRONMENT_HELP}
+
+${EXIT_CODES_HELP}
+  (migrate exits 2 when consumers are attached to the classic queue, or when the queue does not
+  exist or is neither classic nor tareas'; 1 when it stopped: run it again to resume)
+
+Examples:
+  deno task migrate
+  deno task migrate --queue tareas_distribuidas --batch 1000`;
+
+/**
+ * Parses the migrate command's flags and environment.
+ *
+ * @returns the configuration, or `"help"` when help was asked for.
+ * @throws {UsageError} on an unknown flag or a bad value.
+ */
+export function parseMigrateArgs(
+  args: string[],
+  env: Record<string, string | undefined> = environment(),
+): MigrateConfig | "help" {
+  const values = parse(args, { batch: { type: "string" } });
+  if (values === "help") return values;
+  return { ...common(values, env), batch: integer(values, "batch", 100, 1, 10_000) };
+}
+
 /**
  * The environment variables configuration reads, and only those: each entry point runs with
  * `--allow-env` scoped to them.

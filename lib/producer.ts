@@ -153,7 +153,7 @@ class TareasProducer implements Producer {
       log("producer").debug("Publish channel failed: {cause}", { cause: errorMessage(error) });
       this.#refuseOversized(error);
     });
-    await declareTopology(channel, this.queue);
+    await declareTopology(channel, this.queue, model);
     channel.on("drain", () => {
       this.#blocked = false;
       this.#pump();

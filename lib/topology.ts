@@ -4,7 +4,7 @@
  * and the events exchange.
  * @module
  */
-import type { Channel } from "amqplib";
+import type { Channel, ChannelModel } from "amqplib";
 import { ConfigError } from "./errors.ts";
 import { eventsExchange } from "./events.ts";
 
@@ -43,19 +43,132 @@ export function workQueueArguments(queue: string): Record<string, unknown> {
 /**
  * Declares the work queue, its dead-letter queue and its events exchange. Idempotent.
  *
+ * When the work queue exists as a classic queue (the original scripts declare it so), the error
+ * says so and names `deno task migrate`; given `model`, it also counts the messages waiting in it,
+ * on channels of its own (the failed declare closes `channel`).
+ *
  * @throws {ConfigError} when a queue exists with other arguments (the channel is then closed).
  */
-export async function declareTopology(channel: Channel, queue: string): Promise<void> {
-  await declare(
-    queue,
-    () => channel.assertQueue(queue, { durable: true, arguments: workQueueArguments(queue) }),
-  );
+export async function declareTopology(
+  channel: Channel,
+  queue: string,
+  model?: Pick<ChannelModel, "createChannel">,
+): Promise<void> {
+  try {
+    await channel.assertQueue(queue, { durable: true, arguments: workQueueArguments(queue) });
+  } catch (error) {
+    throw await workQueueError(error, queue, model);
+  }
   const dead = deadQueue(queue);
   await declare(
     dead,
     () => channel.assertQueue(dead, { durable: true, arguments: { "x-queue-type": "quorum" } }),
   );
   await channel.assertExchange(eventsExchange(queue), "topic", { durable: true });
+}
+
+/** What the broker reveals about a would-be work queue, from passive and plain declares. */
+export interface QueueInspection {
+  /**
+   * `missing`; `tareas` when declaring it with {@linkcode workQueueArguments} succeeds; `classic`
+   * for a classic queue; `other` for any other type or arguments (see `detail`).
+   */
+  kind: "missing" | "tareas" | "classic" | "other";
+  /** Messages ready in it, 0 when missing. */
+  messageCount: number;
+  /** Consumers attached to it. */
+  consumerCount: number;
+  /** For `other`: the first difference, in the broker's words. */
+  detail?: string;
+}
+
+/**
+ * Finds out whether `queue` is missing, tareas' work queue, a classic queue or something else,
+ * each declare on a channel of its own (a refused declare closes its channel). A missing queue is
+ * not created.
+ *
+ * @example
+ * ```ts
+ * const { kind, messageCount } = await inspectWorkQueue(model, "tareas_distribuidas");
+ * ```
+ */
+export async function inspectWorkQueue(
+  model: Pick<ChannelModel, "createChannel">,
+  queue: string,
+): Promise<QueueInspection> {
+  const counts = await onOwnChannel(model, (channel) => channel.checkQueue(queue));
+  if (counts instanceof Error) {
+    if (/NOT[-_]FOUND|404/.test(counts.message)) {
+      return { kind: "missing", messageCount: 0, consumerCount: 0 };
+    }
+    throw counts;
+  }
+  const { messageCount, consumerCount } = counts;
+  const declared = await onOwnChannel(
+    model,
+    (channel) =>
+      channel.assertQueue(queue, { durable: true, arguments: workQueueArguments(queue) }),
+  );
+  if (!(declared instanceof Error)) return { kind: "tareas", messageCount, consumerCount };
+  if (!INEQUIVALENT.test(declared.message)) throw declared;
+  // 3.10 names the first differing argument of its own list, not the type: ask about the type.
+  const typed = CLASSIC.test(declared.message) ? declared : await onOwnChannel(
+    model,
+    (channel) =>
+      channel.assertQueue(queue, { durable: true, arguments: { "x-queue-type": "quorum" } }),
+  );
+  if (typed instanceof Error && CLASSIC.test(typed.message)) {
+    return { kind: "classic", messageCount, consumerCount };
+  }
+  const detail = inequivalence(declared);
+  return { kind: "other", messageCount, consumerCount, ...(detail ? { detail } : {}) };
+}
+
+/** The command that turns `queue` into tareas' work queue, keeping its messages. */
+export function migrateCommand(queue: string): string {
+  const quoted = /^[\w.:@%+=,/-]+$/.test(queue) ? queue : `'${queue.replaceAll("'", `'\\''`)}'`;
+  return `deno task migrate --queue ${quoted}`;
+}
+
+const INEQUIVALENT = /inequivalent arg/;
+// RabbitMQ 3.10 says "current is none" for a classic queue declared without arguments; other
+// versions may name the type.
+const CLASSIC = /inequivalent arg 'x-queue-type'.*but current is (?:none|the value 'classic')/;
+
+async function workQueueError(
+  error: unknown,
+  queue: string,
+  model: Pick<ChannelModel, "createChannel"> | undefined,
+): Promise<unknown> {
+  if (!(error instanceof Error) || !INEQUIVALENT.test(error.message)) return error;
+  const found = model ? await inspectWorkQueue(model, queue).catch(() => undefined) : undefined;
+  if (found?.kind === "classic" || (!found && CLASSIC.test(error.message))) {
+    const waiting = found
+      ? ` holding ${found.messageCount} message${found.messageCount === 1 ? "" : "s"}`
+      : "";
+    return new ConfigError(
+      `Cannot declare queue "${queue}": it is a classic queue${waiting} and tareas needs a ` +
+        `quorum queue; turn it into one, keeping its messages, with: ${migrateCommand(queue)}`,
+      { cause: error },
+    );
+  }
+  return inequivalentError(queue, error) ?? error;
+}
+
+/** Runs `fn` on a fresh channel, closed afterwards; returns the channel error instead of throwing. */
+async function onOwnChannel<T>(
+  model: Pick<ChannelModel, "createChannel">,
+  fn: (channel: Channel) => Promise<T>,
+): Promise<T | Error> {
+  const channel = await model.createChannel();
+  channel.on("error", () => {}); // The refusal closes the channel; the caller gets it below.
+  try {
+    return await fn(channel);
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  } finally {
+    await channel.close().catch(() => {});
+  }
 }
 
 /**
@@ -87,16 +200,22 @@ async function declare(queue: string, assert: () => Promise<unknown>): Promise<v
   try {
     await assert();
   } catch (error) {
-    const text = error instanceof Error ? error.message : String(error);
-    const arg = /inequivalent arg '([^']+)'.*?received (?:the value )?(.*?) but current is ([^"]*)/
-      .exec(text);
-    if (arg) {
-      throw new ConfigError(
-        `Cannot declare queue "${queue}": it exists with other arguments ` +
-          `(${arg[1]} is ${arg[3]}, tareas needs ${arg[2]}); delete it or choose another --queue`,
-        { cause: error },
-      );
-    }
-    throw error;
+    throw inequivalentError(queue, error) ?? error;
   }
+}
+
+function inequivalence(error: Error): string | undefined {
+  const arg = /inequivalent arg '([^']+)'.*?received (?:the value )?(.*?) but current is ([^"]*)/
+    .exec(error.message);
+  return arg ? `${arg[1]} is ${arg[3]}, tareas needs ${arg[2]}` : undefined;
+}
+
+function inequivalentError(queue: string, error: unknown): ConfigError | undefined {
+  const detail = error instanceof Error ? inequivalence(error) : undefined;
+  if (detail === undefined) return undefined;
+  return new ConfigError(
+    `Cannot declare queue "${queue}": it exists with other arguments (${detail}); ` +
+      "delete it or choose another --queue",
+    { cause: error },
+  );
 }

@@ -333,7 +333,7 @@ class TareasWorker<P> extends EventTarget implements Worker {
           }),
       );
     }
-    await declareTopology(publish, this.queue);
+    await declareTopology(publish, this.queue, model);
     await consume.prefetch(this.#prefetch);
     const session: Session = {
       consume,

@@ -32,6 +32,7 @@ Deno.test({
       ["worker.ts", ["--prefetch", "0"], /Invalid --prefetch "0"/],
       ["worker.ts", ["--time-scale", "-1"], /Invalid --time-scale "-1"/],
       ["worker.ts", ["--handler", "./no_such_handler.ts"], /Cannot load --handler/],
+      ["tools/migrate.ts", ["--batch", "0"], /migrate: Invalid --batch "0"/],
     ];
     for (const [script, args, pattern] of cases) {
       await t.step(`${script} ${args.join(" ")}`, async () => {
@@ -65,10 +66,14 @@ Deno.test({
       for (const script of ["worker.ts", "producer.ts"]) {
         await t.step(script, async () => {
           const result = await run(script, ["--queue", queue], { AMQP_URL: url });
+          // The count needs the worker and producer to hand declareTopology their connection.
           assertOneLine(
             result,
             2,
-            new RegExp(`Cannot declare queue "${queue}": it exists with other arguments \\(x-`),
+            new RegExp(
+              `Cannot declare queue "${queue}": it is a classic queue holding 1 message and ` +
+                `tareas needs a quorum queue; .*: deno task migrate --queue ${queue}$`,
+            ),
           );
         });
       }
