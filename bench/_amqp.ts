@@ -6,6 +6,7 @@
 import amqp from "amqplib";
 import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
 import type { TareasEvent } from "../lib/events.ts";
+import { workQueueArguments } from "../lib/topology.ts";
 import { BenchTimeoutError, nowMs } from "./_util.ts";
 
 /** Opens a connection and logs nothing: the benchmark reports failures itself. */
@@ -28,12 +29,13 @@ export async function brokerVersion(url: string): Promise<string> {
   }
 }
 
-/** Arguments of the floor's queue: a plain durable quorum queue. */
-export const FLOOR_QUEUE_ARGUMENTS: Record<string, unknown> = { "x-queue-type": "quorum" };
-
-/** Declares a durable quorum queue with the floor's arguments. */
+/**
+ * Declares the floor's queue: a durable quorum queue with exactly the arguments of tareas' work
+ * queue (delivery limit, at-least-once dead-lettering, reject-publish), so that the floor and ours
+ * run on the same queue.
+ */
 export async function declareFloorQueue(channel: Channel, queue: string): Promise<void> {
-  await channel.assertQueue(queue, { durable: true, arguments: FLOOR_QUEUE_ARGUMENTS });
+  await channel.assertQueue(queue, { durable: true, arguments: workQueueArguments(queue) });
 }
 
 /**

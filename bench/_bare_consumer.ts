@@ -1,6 +1,7 @@
 /**
  * The floor's consumer, and the bare script that start-up and memory are compared against: a
- * plain Deno + amqplib process that connects, declares a quorum queue, consumes it with prefetch P,
+ * plain Deno + amqplib process (with `noDelay`, as our worker's connection has) that connects,
+ * declares the work queue with tareas' arguments, consumes it with prefetch P,
  * acks each message, and prints `bench ready <epoch ms>` once the consumer is registered.
  *
  * A message with header `x-bench-stop` ends it: it acks that message, prints
@@ -14,7 +15,7 @@
 import { parseArgs } from "node:util";
 import amqp from "amqplib";
 import type { ConsumeMessage } from "amqplib";
-import { FLOOR_QUEUE_ARGUMENTS } from "./_amqp.ts";
+import { workQueueArguments } from "../lib/topology.ts";
 import { amqpUrl, nowMs } from "./_util.ts";
 
 /** Header that marks the end-of-run messages. */
@@ -30,9 +31,10 @@ async function main(): Promise<void> {
     console.error("Usage: _bare_consumer.ts --queue Q [--prefetch P ≥ 1]");
     Deno.exit(2);
   }
-  const connection = await amqp.connect(amqpUrl());
+  // noDelay as in lib/connection.ts: without it Nagle holds back small frames such as acks.
+  const connection = await amqp.connect(amqpUrl(), { noDelay: true });
   const channel = await connection.createChannel();
-  await channel.assertQueue(queue, { durable: true, arguments: FLOOR_QUEUE_ARGUMENTS });
+  await channel.assertQueue(queue, { durable: true, arguments: workQueueArguments(queue) });
   await channel.prefetch(prefetch);
   let acked = 0;
   let firstDelivery = 0;

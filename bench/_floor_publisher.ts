@@ -31,7 +31,8 @@ async function main(): Promise<void> {
     console.error("Usage: _floor_publisher.ts --queue Q --count N [--stops K]");
     Deno.exit(2);
   }
-  const connection = await amqp.connect(amqpUrl());
+  // noDelay, as our producer's connection (lib/connection.ts).
+  const connection = await amqp.connect(amqpUrl(), { noDelay: true });
   const channel = await connection.createConfirmChannel();
   console.log(`bench publishing ${nowMs()}`);
   for (let seq = 1; seq <= count + stops; seq++) {
