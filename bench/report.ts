@@ -194,14 +194,18 @@ export function checkTargets(result: SuiteResult): TargetCheck[] {
     checks.push(library);
   }
   if (result.options.scenarios.includes("recovery")) {
+    const runs = result.recovery ?? [];
+    const first = runs.map((x) => x.resumeMs);
     const r = check(
       "Recovery after a broker restart",
-      `next task.completed < ${RECOVERY_GOAL_MS / 1000} s after the broker accepts connections, ` +
-        "every restart",
-      (result.recovery ?? []).map((x) => x.resumeMs),
+      `every worker completes a task < ${RECOVERY_GOAL_MS / 1000} s after the broker accepts ` +
+        "connections, every restart",
+      runs.map((x) => x.allResumedMs),
       maximum,
       (x) => x < RECOVERY_GOAL_MS,
-      (v) => `max ${maximum(v).toFixed(0)} ms; ${formatSpread(v, 0, " ms")}`,
+      (v) =>
+        `every worker: max ${maximum(v).toFixed(0)} ms, ${formatSpread(v, 0, " ms")}; ` +
+        `first completion: ${formatSpread(first, 0, " ms")}`,
       "after a restart our workers wait out their reconnect backoff",
     );
     const skip = result.skipped.find((s) => s.scenario === "recovery");
