@@ -4,8 +4,9 @@
  * @module
  */
 import amqp from "amqplib";
-import type { Channel, ChannelModel, ConsumeMessage } from "amqplib";
-import type { TareasEvent } from "../lib/events.ts";
+import type { Channel, ChannelModel } from "amqplib";
+import { subscribeEvents, type TareasEvent } from "../lib/events.ts";
+import { workQueueArguments } from "../lib/topology.ts";
 import { BenchTimeoutError, nowMs } from "./_util.ts";
 
 /** Opens a connection and logs nothing: the benchmark reports failures itself. */
@@ -28,12 +29,13 @@ export async function brokerVersion(url: string): Promise<string> {
   }
 }
 
-/** Arguments of the floor's queue: a plain durable quorum queue. */
-export const FLOOR_QUEUE_ARGUMENTS: Record<string, unknown> = { "x-queue-type": "quorum" };
-
-/** Declares a durable quorum queue with the floor's arguments. */
+/**
+ * Declares the floor's queue: a durable quorum queue with exactly the arguments of tareas' work
+ * queue (delivery limit, at-least-once dead-lettering, reject-publish), so that the floor and ours
+ * run on the same queue.
+ */
 export async function declareFloorQueue(channel: Channel, queue: string): Promise<void> {
-  await channel.assertQueue(queue, { durable: true, arguments: FLOOR_QUEUE_ARGUMENTS });
+  await channel.assertQueue(queue, { durable: true, arguments: workQueueArguments(queue) });
 }
 
 /**
@@ -102,15 +104,21 @@ export interface EventTapOptions {
   keys?: string[];
   /** How many recent events to keep for waiters registered late. @default 1000 */
   keep?: number;
+  /**
+   * Read the events through this durable queue (created if missing; the broker deletes it after
+   * a minute unused) rather than exclusive ones, so that events published while the tap is
+   * disconnected wait for {@linkcode EventTap.attach}. @default {exclusive server-named queues}
+   */
+  queueName?: string;
 }
 
 /**
- * An exclusive, auto-delete queue bound to a tareas queue's events exchange, consumed without
- * acks. The exchange must exist (declare the topology first).
+ * The events of a tareas queue as the benchmark receives them, each with its arrival time, read
+ * through `subscribeEvents` (exclusive queues, no acks).
  *
  * @example
  * ```ts
- * const tap = await EventTap.open(connection, "Q.events", { keys: ["worker.online"] });
+ * const tap = await EventTap.open(connection, "Q", { keys: ["worker.online"] });
  * const online = await tap.waitFor((e) => e.event.type === "worker.online", {
  *   timeoutMs: 30_000,
  *   what: "worker.online",
@@ -118,48 +126,57 @@ export interface EventTapOptions {
  * ```
  */
 export class EventTap {
-  #channel: Channel;
+  #channel: Channel | undefined;
   #recent: TappedEvent[] = [];
-  #keep: number;
+  #queue: string;
+  #options: EventTapOptions;
   #waiters = new Set<EventWaiter>();
   #listeners = new Set<(e: TappedEvent) => void>();
   #closed: Promise<void> | undefined;
 
-  private constructor(channel: Channel, keep: number) {
-    this.#channel = channel;
-    this.#keep = keep;
+  private constructor(queue: string, options: EventTapOptions) {
+    this.#queue = queue;
+    this.#options = options;
   }
 
-  /** Binds a new exclusive queue to `exchange` and starts consuming it. */
+  /**
+   * Subscribes to the events of tareas queue `queue` on `connection` (through `subscribeEvents`,
+   * one subscription per routing key) and starts receiving them.
+   */
   static async open(
     connection: ChannelModel,
-    exchange: string,
+    queue: string,
     options: EventTapOptions = {},
   ): Promise<EventTap> {
-    const channel = await connection.createChannel();
-    channel.on("error", () => {});
-    const tap = new EventTap(channel, options.keep ?? 1000);
-    const { queue } = await channel.assertQueue("", {
-      exclusive: true,
-      autoDelete: true,
-      durable: false,
-    });
-    for (const key of options.keys ?? ["#"]) await channel.bindQueue(queue, exchange, key);
-    await channel.consume(queue, (message) => tap.#receive(message), { noAck: true });
+    const tap = new EventTap(queue, options);
+    await tap.attach(connection);
     return tap;
   }
 
-  #receive(message: ConsumeMessage | null): void {
-    if (message === null) return;
-    let event: TareasEvent;
-    try {
-      event = JSON.parse(message.content.toString("utf8")) as TareasEvent;
-    } catch {
-      return; // not an event: ignore
+  /**
+   * Subscribes again on `connection` (after the previous one was lost), keeping the recent
+   * events, the listeners and the pending waits.
+   */
+  async attach(connection: ChannelModel): Promise<void> {
+    const old = this.#channel;
+    this.#channel = undefined;
+    await old?.close().catch(() => {});
+    const channel = await connection.createChannel();
+    channel.on("error", () => {});
+    const { queueName } = this.#options;
+    for (const pattern of this.#options.keys ?? ["#"]) {
+      await subscribeEvents(channel, this.#queue, (event) => this.#receive(event), {
+        pattern,
+        ...(queueName === undefined ? {} : { queueName }),
+      });
     }
+    this.#channel = channel;
+  }
+
+  #receive(event: TareasEvent): void {
     const tapped: TappedEvent = { event, at: nowMs() };
     this.#recent.push(tapped);
-    if (this.#recent.length > this.#keep) this.#recent.shift();
+    if (this.#recent.length > (this.#options.keep ?? 1000)) this.#recent.shift();
     for (const listener of this.#listeners) listener(tapped);
     for (const waiter of this.#waiters) {
       if (waiter.match(tapped)) {
@@ -199,7 +216,7 @@ export class EventTap {
     for (const waiter of this.#waiters) waiter.reject(new Error("The event tap was closed"));
     this.#waiters.clear();
     this.#listeners.clear();
-    this.#closed ??= this.#channel.close().catch(() => {});
+    this.#closed ??= this.#channel?.close().catch(() => {}) ?? Promise.resolve();
     return this.#closed;
   }
 

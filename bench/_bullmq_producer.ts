@@ -1,7 +1,7 @@
 /**
  * BullMQ's side of the publish phase: adds N no-op jobs (data shaped like tareas tasks) with
  * `Queue.addBulk` in chunks of 1,000, `removeOnComplete: true`. Prints
- * `bench publishing <epoch ms>` before the first add and `bench confirmed <epoch ms>` after the
+ * `bench publishing <epoch ms> <CPU ticks>` before the first add and `bench confirmed <epoch ms>` after the
  * last one returned.
  *
  * `deno run --allow-all bench/_bullmq_producer.ts --queue Q --count N`
@@ -10,6 +10,7 @@
 import { parseArgs } from "node:util";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
+import { publishingLine } from "./_procfs.ts";
 import { nowMs, redisUrl } from "./_util.ts";
 
 const CHUNK = 1_000;
@@ -27,7 +28,7 @@ async function main(): Promise<void> {
   const connection = new Redis(redisUrl());
   const queue = new Queue(name, { connection });
   await queue.waitUntilReady();
-  console.log(`bench publishing ${nowMs()}`);
+  console.log(publishingLine(nowMs()));
   for (let start = 1; start <= count; start += CHUNK) {
     const jobs = [];
     for (let seq = start; seq < Math.min(start + CHUNK, count + 1); seq++) {

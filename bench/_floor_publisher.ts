@@ -3,7 +3,7 @@
  * complexity 0) to a queue through a confirm channel, honouring back-pressure, then `--stops`
  * end-of-run messages, and exits 0 once the broker has confirmed them all.
  *
- * Prints `bench publishing <epoch ms>` just before the first publish and
+ * Prints `bench publishing <epoch ms> <CPU ticks>` just before the first publish and
  * `bench confirmed <epoch ms>` once all are confirmed.
  *
  * `deno run --allow-all bench/_floor_publisher.ts --queue Q --count N [--stops K]`
@@ -14,6 +14,7 @@ import { once } from "node:events";
 import { Buffer } from "node:buffer";
 import amqp from "amqplib";
 import { STOP_HEADER } from "./_bare_consumer.ts";
+import { publishingLine } from "./_procfs.ts";
 import { amqpUrl, nowMs } from "./_util.ts";
 
 async function main(): Promise<void> {
@@ -31,9 +32,9 @@ async function main(): Promise<void> {
     console.error("Usage: _floor_publisher.ts --queue Q --count N [--stops K]");
     Deno.exit(2);
   }
-  const connection = await amqp.connect(amqpUrl());
+  const connection = await amqp.connect(amqpUrl(), { noDelay: true });
   const channel = await connection.createConfirmChannel();
-  console.log(`bench publishing ${nowMs()}`);
+  console.log(publishingLine(nowMs()));
   for (let seq = 1; seq <= count + stops; seq++) {
     const id = crypto.randomUUID();
     const stop = seq > count;

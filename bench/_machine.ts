@@ -5,7 +5,8 @@
  */
 import { brokerVersion } from "./_amqp.ts";
 import { redisVersion } from "./bullmq.ts";
-import { amqpUrl, REPO_ROOT } from "./_util.ts";
+import { serverOf } from "./_procfs.ts";
+import { amqpUrl, redisUrl, REPO_ROOT } from "./_util.ts";
 
 /** The environment of one benchmark run. */
 export interface Environment {
@@ -25,6 +26,10 @@ export interface Environment {
   broker: string;
   /** Redis's version, or why it is unknown. */
   redis: string;
+  /** The broker's local process, e.g. `beam.smp, pid 2941`, when found. */
+  brokerProcess?: string;
+  /** Redis's local process, e.g. `redis-server, pid 2212`, when found. */
+  redisProcess?: string;
   /** 1, 5 and 15-minute load averages when the run started. */
   loadAverage: number[];
   /** Pinned npm packages the benchmark uses, from deno.json. */
@@ -92,6 +97,10 @@ export async function describeEnvironment(): Promise<Environment> {
     redisVersion().catch(failed),
   ]);
   const commit = await gitCommit();
+  const [brokerProcess, redisProcess] = await Promise.all([
+    serverOf(amqpUrl()),
+    serverOf(redisUrl()),
+  ]);
   return {
     date: new Date().toISOString(),
     cpu: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? "unknown",
@@ -105,5 +114,7 @@ export async function describeEnvironment(): Promise<Environment> {
     loadAverage: Deno.loadavg(),
     packages: await pinnedPackages(),
     ...(commit ? { commit } : {}),
+    ...(brokerProcess ? { brokerProcess: `${brokerProcess.name}, pid ${brokerProcess.pid}` } : {}),
+    ...(redisProcess ? { redisProcess: `${redisProcess.name}, pid ${redisProcess.pid}` } : {}),
   };
 }

@@ -3,7 +3,8 @@
  * time each line arrived, wait for a line with a timeout, kill it and reap it.
  * @module
  */
-import { BenchTimeoutError, nowMs, REPO_ROOT } from "./_util.ts";
+import { clockTicksPerSecond } from "./_procfs.ts";
+import { benchFile, BenchTimeoutError, nowMs, REPO_ROOT } from "./_util.ts";
 
 /** One line of a child's output. */
 export interface Line {
@@ -13,6 +14,16 @@ export interface Line {
   stream: "stdout" | "stderr";
   /** When the parent read it ({@linkcode nowMs}). */
   at: number;
+}
+
+/** What a child printed about itself as it ended (see `bench/_exit_probe.ts`). */
+export interface ExitReport {
+  /** When it ended ({@linkcode nowMs}, its own clock). */
+  at: number;
+  /** CPU seconds (user + system) it used over its whole life. */
+  cpuSeconds: number;
+  /** Its peak resident set size (`VmHWM`), KiB. */
+  peakRssKiB: number;
 }
 
 /** Options for {@linkcode spawnDeno}. */
@@ -152,6 +163,16 @@ export class Child {
     return { fields: line.text.slice(prefix.length).trim().split(/\s+/).filter(Boolean), line };
   }
 
+  /**
+   * Waits for the line `bench/_exit_probe.ts` prints as the child ends. Rejects if the child
+   * exits without it (killed by a signal, or an uncaught error) or after `timeoutMs`.
+   */
+  async exitReport(timeoutMs: number): Promise<ExitReport> {
+    const { fields } = await this.waitForReport("exit", timeoutMs);
+    const [at, ticks, peakRssKiB] = fields.map(Number) as [number, number, number];
+    return { at, cpuSeconds: ticks / await clockTicksPerSecond(), peakRssKiB };
+  }
+
   /** Registers a callback for every further line. Returns a function that removes it. */
   onLine(callback: (line: Line) => void): () => void {
     this.#listeners.add(callback);
@@ -203,7 +224,8 @@ export class Child {
 }
 
 /**
- * Spawns `deno run --allow-all <script> ...args` from the repository root, with piped output.
+ * Spawns `deno run --allow-all <script> ...args` from the repository root, with piped output and
+ * `bench/_exit_probe.ts` preloaded (see {@linkcode Child.exitReport}).
  *
  * @example
  * ```ts
@@ -213,7 +235,15 @@ export class Child {
  */
 export function spawnDeno(script: string, args: string[], options: SpawnOptions): Child {
   const command = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", ...options.denoFlags ?? [], script, ...args],
+    args: [
+      "run",
+      "--allow-all",
+      "--preload",
+      benchFile("_exit_probe.ts"),
+      ...options.denoFlags ?? [],
+      script,
+      ...args,
+    ],
     cwd: REPO_ROOT,
     env: options.env ?? {},
     stdin: "null",
@@ -231,12 +261,4 @@ export function spawnDeno(script: string, args: string[], options: SpawnOptions)
 /** Stops every child (SIGTERM, then SIGKILL after `graceMs`), each in its own try. */
 export async function stopAll(children: Iterable<Child>, graceMs = 5_000): Promise<void> {
   await Promise.allSettled([...children].map((child) => child.stop(graceMs)));
-}
-
-/** Reads the resident set size of a process from `/proc/<pid>/status`, in KiB. */
-export async function readRssKiB(pid: number): Promise<number> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  const match = status.match(/^VmRSS:\s+(\d+)\s+kB/m);
-  if (!match) throw new Error(`No VmRSS in /proc/${pid}/status`);
-  return Number(match[1]);
 }

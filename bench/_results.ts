@@ -21,6 +21,41 @@ export interface ThroughputRun {
   publishMs?: number;
   /** Milliseconds from the first publish to the first task started, when known. */
   startLagMs?: number;
+  /** The 1-minute load average when the run started. */
+  loadAverage: number;
+  /** CPU seconds (user + system) spent within the run, per role; absent when not measured. */
+  cpu: RunCpu;
+}
+
+/**
+ * CPU seconds spent by each role of a run, from `/proc/<pid>/stat` (`utime + stime`, every
+ * thread). Consumers and the broker are sampled when the timed window opens and when it closes;
+ * the producer from its first publish (its own figure on its `bench publishing` line) to its
+ * exit (printed by `bench/_exit_probe.ts`).
+ */
+export interface RunCpu {
+  /** Every consumer process together (our workers, the bare consumers, BullMQ workers). */
+  consumers?: number;
+  /** The producer process. */
+  producer?: number;
+  /** The broker process (RabbitMQ's `beam.smp`, or `redis-server` for BullMQ). */
+  broker?: number;
+}
+
+/** One run of a publisher alone: N persistent messages through a confirm channel. */
+export interface PublishRun {
+  /** Messages published. */
+  count: number;
+  /** Messages the queue held afterwards (equals `count` in a good run). */
+  queued: number;
+  /** Milliseconds from the first publish to the last confirm. */
+  elapsedMs: number;
+  /** `count / elapsedMs × 1000`. */
+  perSecond: number;
+  /** The 1-minute load average when the run started. */
+  loadAverage: number;
+  /** CPU seconds of the publisher (first publish to exit) and of the broker (same window). */
+  cpu: { producer?: number; broker?: number };
 }
 
 /** Shape of one throughput scenario. */
@@ -70,21 +105,33 @@ export interface ConsumerReport {
   last: number;
 }
 
-/** Combines the consumers' reports of a run published from `publishedAt` and confirmed at `confirmedAt`. */
+/**
+ * Combines the consumers' reports of a run published from `publishedAt` and confirmed at
+ * `confirmedAt`, timed from `startedAt` (default: `publishedAt`).
+ */
 export function throughputRun(
   tasks: number,
-  times: { publishedAt: number; confirmedAt: number },
+  times: { publishedAt: number; confirmedAt: number; startedAt?: number },
   reports: readonly ConsumerReport[],
+  measures: { loadAverage: number; cpu: RunCpu },
 ): ThroughputRun {
   const active = reports.filter((report) => report.completed > 0);
   const completed = active.reduce((sum, report) => sum + report.completed, 0);
-  const elapsedMs = Math.max(...active.map((report) => report.last)) - times.publishedAt;
+  const from = times.startedAt ?? times.publishedAt;
+  let last = 0;
+  let first = Infinity;
+  for (const report of active) {
+    last = Math.max(last, report.last);
+    first = Math.min(first, report.first);
+  }
+  const elapsedMs = last - from;
   return {
     tasks,
     completed,
     elapsedMs,
     tasksPerSecond: completed / elapsedMs * 1000,
     publishMs: times.confirmedAt - times.publishedAt,
-    startLagMs: Math.min(...active.map((report) => report.first)) - times.publishedAt,
+    startLagMs: first - from,
+    ...measures,
   };
 }

@@ -32,6 +32,18 @@ export class BenchTimeoutError extends Error {
 }
 
 /**
+ * Thrown by a runner that cannot run here (a missing file, binary or library function): the
+ * suite records the message as a note on a skipped measurement, not as a failure.
+ */
+export class Unavailable extends Error {
+  /** Creates the error; `message` says what is missing. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "Unavailable";
+  }
+}
+
+/**
  * Resolves with `promise`, or rejects with a {@linkcode BenchTimeoutError} naming `what` after
  * `ms` milliseconds. The timer is cleared either way.
  *

@@ -5,7 +5,9 @@
  */
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
-import { type Child, readRssKiB, spawnDeno, stopAll } from "./_proc.ts";
+import { type Child, spawnDeno, stopAll } from "./_proc.ts";
+import { CpuWindow, readRssKiB, serverOf } from "./_procfs.ts";
+import { watchPublisher } from "./floor.ts";
 import {
   type ConsumerReport,
   type FailoverRun,
@@ -55,12 +57,15 @@ function spawnWorker(queue: string, concurrency: number, mode: string, name: str
 
 /**
  * Runs N no-op jobs through BullMQ: K worker processes with concurrency P, then a producer process
- * that adds the jobs with `addBulk`. Timed from the producer's first add to the last job completed, as
- * reported by the workers.
+ * that adds the jobs with `addBulk`. Timed from the producer's first add to the last job completed,
+ * as reported by the workers. CPU: the workers and `redis-server` over that window, the producer
+ * from its first add to its exit.
  */
 export async function runBullmqThroughput(options: ThroughputOptions): Promise<ThroughputRun> {
   const queue = randomQueueName("bullmq");
   const timeoutMs = options.timeoutMs ?? throughputTimeoutMs(options.tasks);
+  const loadAverage = Deno.loadavg()[0]!;
+  const redis = await serverOf(redisUrl());
   const workers: Child[] = [];
   const children: Child[] = [];
   try {
@@ -82,6 +87,10 @@ export async function runBullmqThroughput(options: ThroughputOptions): Promise<T
         if (total >= options.tasks) done();
       });
     }
+    const window = await CpuWindow.open({
+      consumers: workers.map((w) => w.pid),
+      broker: redis ? [redis.pid] : [],
+    });
     const producer = spawnDeno(benchFile("_bullmq_producer.ts"), [
       "--queue",
       queue,
@@ -89,14 +98,19 @@ export async function runBullmqThroughput(options: ThroughputOptions): Promise<T
       String(options.tasks),
     ], { name: "bullmq-producer", env: { REDIS_URL: redisUrl() } });
     children.push(producer);
-    const publishing = await producer.waitForReport("publishing", READY_TIMEOUT_MS);
-    const publishedAt = Number(publishing.fields[0]);
-    const confirmed = await producer.waitForReport("confirmed", timeoutMs);
+    const watch = await watchPublisher(producer, timeoutMs);
     await withTimeout(allDone, timeoutMs, `${options.tasks} BullMQ completions`);
-    return throughputRun(options.tasks, {
-      publishedAt,
-      confirmedAt: Number(confirmed.fields[0]),
-    }, [...counts.values()]);
+    const cpu = await window.close();
+    const published = await watch.finish();
+    return throughputRun(
+      options.tasks,
+      { publishedAt: watch.publishedAt, confirmedAt: published.confirmedAt },
+      [...counts.values()],
+      {
+        loadAverage,
+        cpu: { ...cpu, ...(published.cpu === undefined ? {} : { producer: published.cpu }) },
+      },
+    );
   } finally {
     await stopAll(children);
     await obliterate(queue);

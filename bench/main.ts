@@ -22,14 +22,21 @@ const HELP = `Usage: deno task bench [flags]
 Runs the benchmarks and writes BENCHMARKS.md at the repository root.
 
   --tasks N            no-op tasks per throughput run (default 10000, quick 50)
-  --reps N             repetitions of each throughput and makespan run (default 3, quick 1)
+  --reps N             repetitions of each throughput, publish and makespan run (default 5, quick 1)
+  --max-reps N         more throughput repetitions, up to N, while a goal's verdict is open
+                       (its per-repetition ratios straddle it) (default 2 × reps, quick reps)
   --startup-reps N     repetitions of each start-up measurement (default max(5, reps), quick 1)
   --kills N            SIGKILLs of our workers for failover (default 20, quick 3)
   --bullmq-kills N     SIGKILLs of BullMQ workers, concurrent, ~30-60 s; 0 skips (default 3, quick 0)
   --time-scale F       seconds per unit of complexity in the original scenario (default 1, quick 0.02)
-  --only LIST          scenarios, comma-separated: ${SCENARIOS.join(",")} (default all)
+  --publish-count N    messages per publish run (default 100000, quick 200)
+  --restarts N         broker restarts in the recovery scenario (default 5, quick 1)
+  --scale-tasks N      tasks of the scale scenario (default 1000000, quick 200)
+  --cluster-kills N    kills of the leader's and of a follower's node each (default 5, quick 1)
+  --only LIST          scenarios, comma-separated: ${SCENARIOS.join(",")}
+                       (default all but cluster, which needs testing/cluster.ts and ~400 MiB)
   --systems LIST       systems, comma-separated: ${SYSTEMS.join(",")} (default all)
-  --worker-log-level L LOG_LEVEL for our workers (default warning: per-task info lines cost ~40 %)
+  --worker-log-level L LOG_LEVEL for our workers (default warning: per-task info lines cost more)
   --quick              tiny sizes for a smoke run
   --out FILE           where to write the report (default BENCHMARKS.md at the repository root)
   -h, --help           show this help
@@ -77,7 +84,12 @@ export function parseBenchArgs(args: string[]): { options: SuiteOptions; out: st
       options: {
         tasks: { type: "string" },
         reps: { type: "string" },
+        "max-reps": { type: "string" },
         "startup-reps": { type: "string" },
+        "publish-count": { type: "string" },
+        restarts: { type: "string" },
+        "scale-tasks": { type: "string" },
+        "cluster-kills": { type: "string" },
         kills: { type: "string" },
         "bullmq-kills": { type: "string" },
         "time-scale": { type: "string" },
@@ -105,6 +117,11 @@ export function parseBenchArgs(args: string[]): { options: SuiteOptions; out: st
   set("quick", values.quick);
   set("tasks", positiveInt(values.tasks, "tasks"));
   set("reps", positiveInt(values.reps, "reps"));
+  set("maxReps", positiveInt(values["max-reps"], "max-reps"));
+  set("publishCount", positiveInt(values["publish-count"], "publish-count"));
+  set("restarts", positiveInt(values.restarts, "restarts"));
+  set("scaleTasks", positiveInt(values["scale-tasks"], "scale-tasks", 2));
+  set("clusterKills", positiveInt(values["cluster-kills"], "cluster-kills"));
   set("startupReps", positiveInt(values["startup-reps"], "startup-reps"));
   set("kills", positiveInt(values.kills, "kills"));
   set("bullmqKills", positiveInt(values["bullmq-kills"], "bullmq-kills", 0));
@@ -112,6 +129,7 @@ export function parseBenchArgs(args: string[]): { options: SuiteOptions; out: st
   set("scenarios", list<ScenarioName>(values.only, "only", SCENARIOS));
   set("systems", list<SystemName>(values.systems, "systems", SYSTEMS));
   set("workerLogLevel", values["worker-log-level"] ?? "warning");
+  set("commandLine", ["deno task bench", ...args].join(" "));
   return { options, out: values.out ?? `${REPO_ROOT}BENCHMARKS.md` };
 }
 

@@ -9,15 +9,26 @@ import { eventsExchange } from "../lib/events.ts";
 import { createTask, encodeTask, taskProperties } from "../lib/task.ts";
 import { deadQueue, declareTopology, DELIVERY_LIMIT } from "../lib/topology.ts";
 import { connect, deleteAll, EventTap, type TappedEvent } from "./_amqp.ts";
-import { type Child, readRssKiB, spawnDeno, stopAll } from "./_proc.ts";
+import { type Child, spawnDeno, stopAll } from "./_proc.ts";
+import { CpuWindow, readRssKiB, readStatusKiB, serverOf } from "./_procfs.ts";
 import {
   type FailoverRun,
+  type PublishRun,
   type StartupRun,
   type ThroughputOptions,
   type ThroughputRun,
   throughputTimeoutMs,
 } from "./_results.ts";
-import { amqpUrl, benchFile, nowMs, randomQueueName, REPO_ROOT, withTimeout } from "./_util.ts";
+import { publishRun, watchPublisher } from "./floor.ts";
+import {
+  amqpUrl,
+  benchFile,
+  nowMs,
+  randomQueueName,
+  REPO_ROOT,
+  Unavailable,
+  withTimeout,
+} from "./_util.ts";
 
 const READY_TIMEOUT_MS = 30_000;
 
@@ -37,13 +48,24 @@ export async function oursAvailable(): Promise<boolean> {
 export interface OursOptions {
   /** `LOG_LEVEL` of the worker processes. @default {unset: the worker's default} */
   workerLogLevel?: string;
+  /** The broker, for workers, producers and the benchmark. @default {amqpUrl()} */
+  url?: string;
+  /** The `AMQP_URL` of the workers and producers, when not `url` (a cluster's list). @default {url} */
+  childUrl?: string;
+  /** Read events through this durable queue (see `EventTapOptions.queueName`). @default {none} */
+  tapQueue?: string;
 }
 
-/** A fresh work queue with its topology declared and an event tap bound, torn down on dispose. */
-class Fixture {
+/**
+ * A fresh work queue with its topology declared and an event tap bound, torn down on dispose.
+ * Exported for the other scenarios built on our worker (recovery, cluster).
+ */
+export class Fixture {
   readonly queue: string;
   readonly tap: EventTap;
   readonly children: Child[] = [];
+  /** The `AMQP_URL` given to the workers and producers. */
+  readonly url: string;
   #connection: ChannelModel;
   #options: OursOptions;
   #workers = 0;
@@ -53,16 +75,20 @@ class Fixture {
     this.#connection = connection;
     this.tap = tap;
     this.#options = o;
+    this.url = o.childUrl ?? o.url ?? amqpUrl();
   }
 
   static async open(prefix: string, keys: string[], options: OursOptions): Promise<Fixture> {
     const queue = randomQueueName(prefix);
-    const connection = await connect(amqpUrl());
+    const connection = await connect(options.url ?? amqpUrl());
     try {
       const channel = await connection.createConfirmChannel();
       await declareTopology(channel, queue);
       await channel.close();
-      const tap = await EventTap.open(connection, eventsExchange(queue), { keys });
+      const tap = await EventTap.open(connection, queue, {
+        keys,
+        ...(options.tapQueue === undefined ? {} : { queueName: options.tapQueue }),
+      });
       return new Fixture(queue, connection, tap, options);
     } catch (error) {
       await deleteAll(connection, {
@@ -74,10 +100,21 @@ class Fixture {
     }
   }
 
+  /**
+   * Connects the benchmark's side (publishing, the event tap) to `url` again, after its broker
+   * went away; the tap keeps its listeners and waits.
+   */
+  async reconnect(url: string): Promise<void> {
+    const old = this.#connection;
+    this.#connection = await connect(url);
+    old.close().catch(() => {});
+    await this.tap.attach(this.#connection);
+  }
+
   /** Spawns a worker and returns it with its `--name`; does not wait for it. */
   spawnWorker(flags: string[]): { child: Child; name: string } {
     const name = `bench-${++this.#workers}-${crypto.randomUUID().slice(0, 8)}`;
-    const env: Record<string, string> = { AMQP_URL: amqpUrl() };
+    const env: Record<string, string> = { AMQP_URL: this.url };
     if (this.#options.workerLogLevel) env.LOG_LEVEL = this.#options.workerLogLevel;
     const child = spawnDeno(`${REPO_ROOT}worker.ts`, [
       "--queue",
@@ -109,7 +146,7 @@ class Fixture {
   spawnProducer(flags: string[]): Child {
     const child = spawnDeno(`${REPO_ROOT}producer.ts`, ["--queue", this.queue, ...flags], {
       name: "producer",
-      env: { AMQP_URL: amqpUrl() },
+      env: { AMQP_URL: this.url },
       denoFlags: ["--preload", benchFile("_publish_hook.ts")],
     });
     this.children.push(child);
@@ -118,12 +155,32 @@ class Fixture {
 
   /** Publishes one task straight to the work queue, encoded as our producer encodes it. */
   async publishTask(complexity: number): Promise<string> {
+    const [id] = await this.publishTasks(1, complexity);
+    return id!;
+  }
+
+  /** Publishes `count` tasks of `complexity` and waits for the broker's confirms; returns their ids. */
+  async publishTasks(count: number, complexity: number): Promise<string[]> {
     const channel = await this.#connection.createConfirmChannel();
     try {
-      const task = createTask(null, { seq: 1, complexity });
-      channel.sendToQueue(this.queue, encodeTask(task), taskProperties(task));
+      const ids: string[] = [];
+      for (let seq = 1; seq <= count; seq++) {
+        const task = createTask(null, { seq, complexity });
+        ids.push(task.id);
+        channel.sendToQueue(this.queue, encodeTask(task), taskProperties(task));
+      }
       await channel.waitForConfirms();
-      return task.id;
+      return ids;
+    } finally {
+      await channel.close();
+    }
+  }
+
+  /** The number of messages ready in the work queue. */
+  async queued(): Promise<number> {
+    const channel = await this.#connection.createChannel();
+    try {
+      return (await channel.checkQueue(this.queue)).messageCount;
     } finally {
       await channel.close();
     }
@@ -132,11 +189,16 @@ class Fixture {
   async [Symbol.asyncDispose](): Promise<void> {
     await stopAll(this.children);
     await this.tap.close();
+    // The broker may be gone (a killed node): clean what can be cleaned.
     await deleteAll(this.#connection, {
-      queues: [this.queue, deadQueue(this.queue)],
+      queues: [
+        this.queue,
+        deadQueue(this.queue),
+        ...(this.#options.tapQueue === undefined ? [] : [this.#options.tapQueue]),
+      ],
       exchanges: [eventsExchange(this.queue)],
     });
-    await this.#connection.close();
+    await this.#connection.close().catch(() => {});
   }
 }
 
@@ -146,16 +208,19 @@ export interface OursThroughputOptions extends ThroughputOptions, OursOptions {}
 /**
  * Runs N no-op tasks through our producer and K workers (prefetch P, concurrency C), all separate
  * processes. Timed from the producer's first publish (reported by a preloaded hook) to the last
- * `task.completed` event received.
+ * `task.completed` event received. CPU: the workers and the broker over that window, the
+ * producer from its first publish to its exit.
  */
 export async function runOursThroughput(options: OursThroughputOptions): Promise<ThroughputRun> {
   const timeoutMs = options.timeoutMs ?? throughputTimeoutMs(options.tasks);
+  const loadAverage = Deno.loadavg()[0]!;
   await using fixture = await Fixture.open("ours", [
     "worker.online",
     "task.completed",
     "task.failed",
     "task.dead",
   ], options);
+  const broker = await serverOf(fixture.url);
   const workers = Array.from({ length: options.consumers }, () =>
     fixture.spawnWorker([
       "--prefetch",
@@ -181,6 +246,10 @@ export async function runOursThroughput(options: OursThroughputOptions): Promise
       if (completed.size >= options.tasks) done();
     }
   });
+  const window = await CpuWindow.open({
+    consumers: workers.map(({ child }) => child.pid),
+    broker: broker ? [broker.pid] : [],
+  });
   const producer = fixture.spawnProducer([
     "--count",
     String(options.tasks),
@@ -189,30 +258,78 @@ export async function runOursThroughput(options: OursThroughputOptions): Promise
     "--max",
     "0",
   ]);
-  const publishing = await producer.waitForReport("publishing", READY_TIMEOUT_MS);
-  const publishedAt = Number(publishing.fields[0]);
-  const exit = producer.status.then((status) => {
-    if (!status.success) {
-      throw new Error(`The producer exited with code ${status.code}\n${producer.output()}`);
-    }
-    return nowMs();
-  });
-  await withTimeout(Promise.all([allDone, exit]), timeoutMs, `${options.tasks} task.completed`);
-  const confirmed = publishedConfirmMs(producer.output());
-  const elapsedMs = last - publishedAt;
+  const watch = await watchPublisher(producer, timeoutMs);
+  await withTimeout(allDone, timeoutMs, `${options.tasks} task.completed`);
+  const cpu = await window.close();
+  const published = await watch.finish();
+  const elapsedMs = last - watch.publishedAt;
   return {
     tasks: options.tasks,
     completed: completed.size,
     elapsedMs,
     tasksPerSecond: completed.size / elapsedMs * 1000,
-    ...(confirmed === undefined ? {} : { publishMs: confirmed }),
+    publishMs: published.confirmedAt - watch.publishedAt,
+    startLagMs: first - watch.publishedAt,
+    loadAverage,
+    cpu: { ...cpu, ...(published.cpu === undefined ? {} : { producer: published.cpu }) },
   };
 }
 
-/** The producer's own "all confirmed ... in N ms" figure from its log, if present. */
-function publishedConfirmMs(output: string): number | undefined {
-  const match = /all confirmed by the broker in (\d+) ms/.exec(output);
-  return match ? Number(match[1]) : undefined;
+/**
+ * Measures our producer alone: `producer.ts --count N --min 0 --max 0` to a fresh queue with no
+ * worker, timed from its first publish to the last confirm (both reported by the preloaded
+ * `bench/_publish_hook.ts`).
+ */
+export async function runOursPublish(
+  count: number,
+  options: OursOptions = {},
+): Promise<PublishRun> {
+  const url = options.url ?? amqpUrl();
+  return await publishRun("ours-publish", count, (queue) =>
+    spawnDeno(
+      `${REPO_ROOT}producer.ts`,
+      ["--queue", queue, "--count", String(count), "--min", "0", "--max", "0"],
+      {
+        name: "producer",
+        env: { AMQP_URL: url, LOG_LEVEL: "warning" },
+        denoFlags: ["--preload", benchFile("_publish_hook.ts")],
+      },
+    ), { timeoutMs: throughputTimeoutMs(count) });
+}
+
+/**
+ * Measures the library's `enqueueMany` through `bench/_library_publisher.ts`, as
+ * {@linkcode runOursPublish} measures the command line.
+ *
+ * @throws {Unavailable} when `lib/producer.ts` has no `createProducer` yet.
+ */
+export async function runLibraryPublish(
+  count: number,
+  options: OursOptions = {},
+): Promise<PublishRun> {
+  const url = options.url ?? amqpUrl();
+  let child: Child | undefined;
+  try {
+    return await publishRun(
+      "library-publish",
+      count,
+      (queue) =>
+        child = spawnDeno(benchFile("_library_publisher.ts"), [
+          "--queue",
+          queue,
+          "--count",
+          String(count),
+        ], { name: "library-publisher", env: { AMQP_URL: url, LOG_LEVEL: "warning" } }),
+      {
+        timeoutMs: throughputTimeoutMs(count),
+      },
+    );
+  } catch (error) {
+    // Lines already read are looked at first: no wait when the script said it cannot run.
+    const said = await child?.waitForReport("unavailable", 0).catch(() => undefined);
+    if (said) throw new Unavailable(said.fields.join(" "), { cause: error });
+    throw error;
+  }
 }
 
 /** Options of {@linkcode runOursFailover}. */
@@ -308,24 +425,35 @@ export interface MakespanOptions extends OursOptions {
   max?: number;
   /** Seconds per unit of complexity. @default 1 */
   timeScale?: number;
+  /**
+   * SIGKILL one worker mid-run: once the first task has completed, the worker holding a task that
+   * started last. It is not replaced. @default false
+   */
+  kill?: boolean;
 }
 
 /** One run of the original scenario. */
 export interface MakespanRun {
-  /** Tasks completed. */
+  /** Distinct tasks completed. */
   completed: number;
+  /** Tasks published and never completed (0 in a good run). */
+  lost: number;
+  /** `task.completed` events beyond the first of each task. */
+  duplicates: number;
   /** Milliseconds from the first publish to the last `task.completed`. */
   makespanMs: number;
   /** `max(sum of handler durations / workers, longest handler duration)`. */
   boundMs: number;
-  /** The handler durations reported by `task.completed`, in ms. */
+  /** The handler durations reported by the first `task.completed` of each task, in ms. */
   durationsMs: number[];
+  /** With `kill`: ms from the first publish to the SIGKILL. */
+  killedAtMs?: number;
 }
 
 /**
  * The original scenario: tasks of random complexity on W workers (prefetch 1), timed from the
  * producer's first publish to the last completion, against the lower bound
- * `max(Σ durations / W, longest)`.
+ * `max(Σ durations / W, longest)`; with `kill`, one worker is SIGKILLed mid-run.
  */
 export async function runOursMakespan(options: MakespanOptions = {}): Promise<MakespanRun> {
   const tasks = options.tasks ?? 10;
@@ -333,6 +461,7 @@ export async function runOursMakespan(options: MakespanOptions = {}): Promise<Ma
   const timeScale = options.timeScale ?? 1;
   await using fixture = await Fixture.open("ours-makespan", [
     "worker.online",
+    "task.started",
     "task.completed",
   ], options);
   const workers = Array.from(
@@ -349,12 +478,34 @@ export async function runOursMakespan(options: MakespanOptions = {}): Promise<Ma
   );
   await Promise.all(workers.map(({ child, name }) => fixture.waitOnline(child, name)));
   const durations = new Map<string, number>();
+  let duplicates = 0;
   let last = 0;
+  const running = new Map<string, string>(); // worker → task id it started last
+  let killedAt: number | undefined;
   const { promise: allDone, resolve: done } = Promise.withResolvers<void>();
+  const killOne = () => {
+    const holder = [...running.keys()].at(-1);
+    const victim = workers.find(({ name }) => name === holder);
+    if (!victim) return;
+    killedAt = nowMs();
+    victim.child.kill("SIGKILL");
+  };
   fixture.tap.onEvent(({ event, at }) => {
-    if (event.type !== "task.completed" || durations.has(event.taskId)) return;
+    if (event.type === "task.started") {
+      running.delete(event.worker);
+      running.set(event.worker, event.taskId);
+      if (options.kill && killedAt === undefined && durations.size > 0) killOne();
+      return;
+    }
+    if (event.type !== "task.completed") return;
+    if (running.get(event.worker) === event.taskId) running.delete(event.worker);
+    if (durations.has(event.taskId)) {
+      duplicates++;
+      return;
+    }
     durations.set(event.taskId, event.durationMs ?? 0);
     last = at;
+    if (options.kill && killedAt === undefined) killOne();
     if (durations.size >= tasks) done();
   });
   const producer = fixture.spawnProducer([
@@ -368,13 +519,103 @@ export async function runOursMakespan(options: MakespanOptions = {}): Promise<Ma
   const publishing = await producer.waitForReport("publishing", READY_TIMEOUT_MS);
   const publishedAt = Number(publishing.fields[0]);
   const longestPossibleMs = tasks * (options.max ?? 5) * timeScale * 1000;
-  await withTimeout(allDone, 60_000 + longestPossibleMs, `${tasks} task.completed`);
+  await withTimeout(allDone, 60_000 + 2 * longestPossibleMs, `${tasks} task.completed`);
   const durationsMs = [...durations.values()];
   const sum = durationsMs.reduce((a, b) => a + b, 0);
   return {
     completed: durations.size,
+    lost: tasks - durations.size,
+    duplicates,
     makespanMs: last - publishedAt,
     boundMs: Math.max(sum / workerCount, Math.max(...durationsMs)),
     durationsMs,
+    ...(killedAt === undefined ? {} : { killedAtMs: killedAt - publishedAt }),
+  };
+}
+
+/** Options of {@linkcode runOursScale}. */
+export interface ScaleOptions extends OursOptions {
+  /** Tasks to publish and wait for. */
+  tasks: number;
+  /** Workers. @default 3 */
+  workers?: number;
+  /** Give up after this long. @default {120 s + 2 ms per task} */
+  timeoutMs?: number;
+}
+
+/** One `produce --count N --wait` run of the scale scenario. */
+export interface ScaleRun {
+  /** Tasks published. */
+  tasks: number;
+  /** The producer's exit code (`undefined`: killed after the timeout). */
+  exitCode: number | undefined;
+  /** Whether it printed its summary line `N/N tasks completed`. */
+  summaryPrinted: boolean;
+  /** Milliseconds from spawning the producer to its exit. */
+  elapsedMs: number;
+  /** Peak resident set size (`VmHWM`) of the `--wait` process, KiB. */
+  peakRssKiB: number | undefined;
+  /** The last line the producer wrote to stderr, when it failed. */
+  failure?: string;
+}
+
+/**
+ * The scale scenario: W workers at `--time-scale 0`, then `producer.ts --count N --min 0 --max 0
+ * --wait`; records whether it exits 0 having printed its summary, and the peak memory of the
+ * `--wait` process (`VmHWM` at its exit, from the preloaded exit probe; else the largest value
+ * polled every 200 ms).
+ */
+export async function runOursScale(options: ScaleOptions): Promise<ScaleRun> {
+  const timeoutMs = options.timeoutMs ?? 120_000 + 2 * options.tasks;
+  await using fixture = await Fixture.open("ours-scale", ["worker.online"], options);
+  const workers = Array.from(
+    { length: options.workers ?? 3 },
+    () => fixture.spawnWorker(["--time-scale", "0"]),
+  );
+  await Promise.all(workers.map(({ child, name }) => fixture.waitOnline(child, name)));
+  const started = nowMs();
+  const producer = spawnDeno(`${REPO_ROOT}producer.ts`, [
+    "--queue",
+    fixture.queue,
+    "--count",
+    String(options.tasks),
+    "--min",
+    "0",
+    "--max",
+    "0",
+    "--wait",
+  ], { name: "producer --wait", env: { AMQP_URL: fixture.url, LOG_LEVEL: "warning" } });
+  fixture.children.push(producer);
+  const summary = `${options.tasks}/${options.tasks} tasks completed`;
+  let summaryPrinted = false;
+  let failure: string | undefined;
+  producer.onLine((line) => {
+    if (line.stream === "stdout" && line.text.trim() === summary) summaryPrinted = true;
+    if (line.stream === "stderr" && line.text.trim()) failure = line.text.trim();
+  });
+  let polled = 0;
+  const poller = setInterval(() => {
+    readStatusKiB(producer.pid, "VmHWM").then((kib) => polled = Math.max(polled, kib), () => {});
+  }, 200);
+  let exitCode: number | undefined;
+  try {
+    const status = await withTimeout(producer.status, timeoutMs, "produce --wait to exit");
+    exitCode = status.code;
+  } catch (error) {
+    producer.kill("SIGKILL");
+    failure = error instanceof Error ? error.message.split("\n")[0] : String(error);
+  } finally {
+    clearInterval(poller);
+  }
+  const elapsedMs = nowMs() - started;
+  const exit = await producer.exitReport(1_000).catch(() => undefined);
+  const peak = Math.max(exit?.peakRssKiB ?? 0, polled);
+  return {
+    tasks: options.tasks,
+    exitCode,
+    summaryPrinted,
+    elapsedMs,
+    peakRssKiB: peak > 0 ? peak : undefined,
+    ...(exitCode === 0 || failure === undefined ? {} : { failure }),
   };
 }

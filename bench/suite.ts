@@ -4,47 +4,156 @@
  * @module
  */
 import { describeEnvironment, type Environment } from "./_machine.ts";
-import type { FailoverRun, StartupRun, ThroughputRun, ThroughputShape } from "./_results.ts";
+import type {
+  FailoverRun,
+  PublishRun,
+  StartupRun,
+  ThroughputRun,
+  ThroughputShape,
+} from "./_results.ts";
+import {
+  bestOf,
+  consumerCpuPerTask,
+  CPU_GOAL,
+  rateOf,
+  ratiosPerRep,
+  repetitions,
+  type RunsByVariant,
+  SHORT_GOAL,
+  straddles,
+  THROUGHPUT_GOAL,
+} from "./_targets.ts";
 import { runBullmqFailover, runBullmqStartup, runBullmqThroughput } from "./bullmq.ts";
-import { runBareStartup, runFloorThroughput } from "./floor.ts";
+import { type ClusterKillRun, runCluster } from "./cluster.ts";
+import { runBareStartup, runFloorPublish, runFloorThroughput } from "./floor.ts";
 import {
   type MakespanRun,
   oursAvailable,
+  runLibraryPublish,
   runOursFailover,
   runOursMakespan,
+  runOursPublish,
+  runOursScale,
   runOursStartup,
   runOursThroughput,
+  type ScaleRun,
 } from "./ours.ts";
+import { type RecoveryRun, runRecovery } from "./recovery.ts";
+import { Unavailable } from "./_util.ts";
 
 /** The systems compared. */
 export const SYSTEMS = ["ours", "floor", "bullmq"] as const;
 /** One of {@linkcode SYSTEMS}. */
 export type SystemName = typeof SYSTEMS[number];
 
-/** The scenarios. */
-export const SCENARIOS = ["throughput", "failover", "startup", "makespan"] as const;
+/** The scenarios, in the order they run. */
+export const SCENARIOS = [
+  "throughput",
+  "short",
+  "publish",
+  "recovery",
+  "scale",
+  "failover",
+  "startup",
+  "makespan",
+  "cluster",
+] as const;
 /** One of {@linkcode SCENARIOS}. */
 export type ScenarioName = typeof SCENARIOS[number];
+/** The scenarios run when `--only` is not given: all but `cluster` (it needs `--only cluster`). */
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = SCENARIOS.filter((s) => s !== "cluster");
 
-/** A throughput scenario: a label and the shape of the consumers. */
-export interface ThroughputScenario extends ThroughputShape {
-  /** Short key, `a`, `b` or `c`. */
+/** One system in one setting within a throughput scenario. */
+export interface Variant {
+  /** Key in {@linkcode ThroughputResult.runs}, such as `ours`, `floor-filled` or `bullmq-50`. */
+  key: string;
+  /** What it is, for the report. */
+  label: string;
+  /** The system it belongs to (for `--systems`). */
+  system: SystemName;
+  /** Consumers, prefetch (BullMQ: concurrency) and concurrency. */
+  shape: ThroughputShape;
+  /** Floor only: publisher running at the same time, or a queue filled beforehand. */
+  fill?: "publishing" | "filled";
+  /** Floor only: one ack per message, or acks covering contiguous deliveries. */
+  ack?: "each" | "batched";
+}
+
+/** A throughput scenario: the systems and settings run in each repetition. */
+export interface ThroughputScenario {
+  /** Short key: `a`, `b`, `c` or `d`. */
   key: string;
   /** What it is, in words. */
   title: string;
+  /** Everything run in each repetition, in order (rotated per repetition). */
+  variants: readonly Variant[];
+  /** The floor our CPU per task (and, in a–c, throughput) is compared with. */
+  floor: string;
+  /** The BullMQ variants; ours is compared with the best of them in each repetition. */
+  bullmq: readonly string[];
 }
 
-/** The three throughput scenarios of the issue. */
+function abc(key: string, title: string, shape: ThroughputShape): ThroughputScenario {
+  return {
+    key,
+    title,
+    floor: "floor",
+    bullmq: ["bullmq"],
+    variants: [
+      { key: "ours", label: "Ours", system: "ours", shape },
+      { key: "floor", label: "Floor (publisher running)", system: "floor", shape },
+      {
+        key: "floor-filled",
+        label: "Floor (filled queue)",
+        system: "floor",
+        shape,
+        fill: "filled",
+      },
+      { key: "bullmq", label: `BullMQ (concurrency ${shape.prefetch})`, system: "bullmq", shape },
+    ],
+  };
+}
+
+/** BullMQ concurrencies tried in the short-task scenario; ours is compared with the best. */
+export const BULLMQ_SWEEP = [1, 10, 50, 200] as const;
+/** Prefetch and concurrency of our worker in the short-task scenario. */
+export const SHORT_PREFETCH = 200;
+
+/** The throughput scenarios: a–c of the issue, then d (short tasks). */
 export const THROUGHPUT_SCENARIOS: readonly ThroughputScenario[] = [
-  { key: "a", title: "1 consumer, prefetch 1", consumers: 1, prefetch: 1, concurrency: 1 },
-  {
-    key: "b",
-    title: "1 consumer, prefetch 10, concurrency 10",
+  abc("a", "1 consumer, prefetch 1", { consumers: 1, prefetch: 1, concurrency: 1 }),
+  abc("b", "1 consumer, prefetch 10, concurrency 10", {
     consumers: 1,
     prefetch: 10,
     concurrency: 10,
-  },
-  { key: "c", title: "3 consumers, prefetch 1", consumers: 3, prefetch: 1, concurrency: 1 },
+  }),
+  abc("c", "3 consumers, prefetch 1", { consumers: 3, prefetch: 1, concurrency: 1 }),
+  (() => {
+    const shape = { consumers: 1, prefetch: SHORT_PREFETCH, concurrency: SHORT_PREFETCH };
+    return {
+      key: "d",
+      title: `short tasks: 1 consumer, prefetch ${SHORT_PREFETCH}, concurrency ${SHORT_PREFETCH}`,
+      floor: "floor-batched",
+      bullmq: BULLMQ_SWEEP.map((c) => `bullmq-${c}`),
+      variants: [
+        { key: "ours", label: "Ours", system: "ours", shape },
+        { key: "floor", label: "Floor (one ack each)", system: "floor", shape },
+        {
+          key: "floor-batched",
+          label: "Floor (batched acks)",
+          system: "floor",
+          shape,
+          ack: "batched",
+        },
+        ...BULLMQ_SWEEP.map((c): Variant => ({
+          key: `bullmq-${c}`,
+          label: `BullMQ (concurrency ${c})`,
+          system: "bullmq",
+          shape: { consumers: 1, prefetch: c, concurrency: c },
+        })),
+      ],
+    } satisfies ThroughputScenario;
+  })(),
 ];
 
 /** Options of {@linkcode runSuite}; {@linkcode resolveSuiteOptions} fills the defaults. */
@@ -53,8 +162,13 @@ export interface SuiteOptions {
   quick?: boolean;
   /** No-op tasks per throughput run. @default {10_000, quick 50} */
   tasks?: number;
-  /** Repetitions of each throughput and makespan run. @default {3, quick 1} */
+  /** Repetitions of each throughput, publish and makespan run, at least. @default {5, quick 1} */
   reps?: number;
+  /**
+   * Repetitions of a throughput scenario at most: after `reps`, more are run while a goal's
+   * verdict is open (its per-repetition ratios straddle it). @default {2 × reps, quick reps}
+   */
+  maxReps?: number;
   /** Repetitions of each start-up measurement. @default {max(5, reps), quick 1} */
   startupReps?: number;
   /** Kills of our workers. @default {20, quick 3} */
@@ -63,12 +177,22 @@ export interface SuiteOptions {
   bullmqKills?: number;
   /** Seconds per unit of complexity in the original scenario. @default {1, quick 0.02} */
   timeScale?: number;
-  /** Scenarios to run. @default {all} */
+  /** Messages per publish run. @default {100_000, quick 200} */
+  publishCount?: number;
+  /** Broker restarts in the recovery scenario. @default {5, quick 1} */
+  restarts?: number;
+  /** Tasks of the scale scenario. @default {1_000_000, quick 200} */
+  scaleTasks?: number;
+  /** Kills of each kind (leader, follower) in the cluster scenario. @default {5, quick 1} */
+  clusterKills?: number;
+  /** Scenarios to run. @default {DEFAULT_SCENARIOS} */
   scenarios?: readonly ScenarioName[];
   /** Systems to run. @default {all; ours only when worker.ts and producer.ts exist} */
   systems?: readonly SystemName[];
   /** `LOG_LEVEL` for our worker processes. @default {unset: the worker's default} */
   workerLogLevel?: string;
+  /** The command line, for the report. @default {rebuilt from the options} */
+  commandLine?: string;
   /** Called with a line of progress. @default {nothing} */
   onProgress?: (line: string) => void;
 }
@@ -81,6 +205,8 @@ export interface ResolvedSuiteOptions {
   tasks: number;
   /** See {@linkcode SuiteOptions.reps}. */
   reps: number;
+  /** See {@linkcode SuiteOptions.maxReps}. */
+  maxReps: number;
   /** See {@linkcode SuiteOptions.startupReps}. */
   startupReps: number;
   /** See {@linkcode SuiteOptions.kills}. */
@@ -89,20 +215,50 @@ export interface ResolvedSuiteOptions {
   bullmqKills: number;
   /** See {@linkcode SuiteOptions.timeScale}. */
   timeScale: number;
+  /** See {@linkcode SuiteOptions.publishCount}. */
+  publishCount: number;
+  /** See {@linkcode SuiteOptions.restarts}. */
+  restarts: number;
+  /** See {@linkcode SuiteOptions.scaleTasks}. */
+  scaleTasks: number;
+  /** See {@linkcode SuiteOptions.clusterKills}. */
+  clusterKills: number;
   /** See {@linkcode SuiteOptions.scenarios}. */
   scenarios: ScenarioName[];
   /** See {@linkcode SuiteOptions.systems}. */
   systems: SystemName[];
   /** See {@linkcode SuiteOptions.workerLogLevel}. */
   workerLogLevel?: string;
+  /** See {@linkcode SuiteOptions.commandLine}. */
+  commandLine?: string;
 }
 
-/** Throughput runs of one scenario, per system, indexed by repetition (`undefined`: failed). */
+/** Throughput runs of one scenario, per variant, indexed by repetition (`undefined`: failed). */
 export interface ThroughputResult {
   /** The scenario. */
   scenario: ThroughputScenario;
-  /** Runs per system, one slot per repetition. */
-  runs: Record<SystemName, (ThroughputRun | undefined)[]>;
+  /** Runs per variant key, one slot per repetition. */
+  runs: RunsByVariant;
+}
+
+/** Publish runs, one slot per repetition (`undefined`: failed or not run). */
+export interface PublishResult {
+  /** The floor's raw confirm-channel publisher. */
+  floor: (PublishRun | undefined)[];
+  /** `producer.ts --count N`. */
+  ours: (PublishRun | undefined)[];
+  /** The library's `enqueueMany`. */
+  library: (PublishRun | undefined)[];
+  /** Why the library was not measured, when it was not. */
+  libraryUnavailable?: string;
+}
+
+/** The scale scenario: a one-task baseline and the N-task run. */
+export interface ScaleResult {
+  /** `produce --count 1 --wait`. */
+  baseline?: ScaleRun;
+  /** `produce --count N --wait`. */
+  run?: ScaleRun;
 }
 
 /** Failover measurements. */
@@ -123,6 +279,22 @@ export interface StartupResult {
   bullmq: StartupRun[];
 }
 
+/** The original scenario, without and with a worker killed mid-run. */
+export interface MakespanResult {
+  /** Runs without a kill. */
+  plain: MakespanRun[];
+  /** Runs with one worker SIGKILLed mid-run. */
+  killed: MakespanRun[];
+}
+
+/** A scenario that could not run here, and why. */
+export interface Skipped {
+  /** Which. */
+  scenario: ScenarioName | "publish (library)";
+  /** Why, in one line. */
+  why: string;
+}
+
 /** Everything one suite run measured. */
 export interface SuiteResult {
   /** Where and when. */
@@ -131,12 +303,22 @@ export interface SuiteResult {
   options: ResolvedSuiteOptions;
   /** Throughput per scenario (empty when skipped). */
   throughput: ThroughputResult[];
+  /** Publish rates (undefined when skipped). */
+  publish?: PublishResult;
+  /** Broker restarts (undefined when skipped). */
+  recovery?: RecoveryRun[];
+  /** The scale scenario (undefined when skipped). */
+  scale?: ScaleResult;
   /** Failover (undefined when skipped). */
   failover?: FailoverResult;
   /** Start-up and memory (undefined when skipped). */
   startup?: StartupResult;
   /** The original scenario's runs (undefined when skipped). */
-  makespan?: MakespanRun[];
+  makespan?: MakespanResult;
+  /** Cluster node kills (undefined when skipped). */
+  cluster?: ClusterKillRun[];
+  /** Scenarios that could not run here. */
+  skipped: Skipped[];
   /** Runs that failed, one line each. */
   errors: string[];
   /** Things the reader should know (skipped systems, …). */
@@ -148,18 +330,24 @@ export interface SuiteResult {
 /** Applies the defaults (full or quick) to `options`. */
 export function resolveSuiteOptions(options: SuiteOptions = {}): ResolvedSuiteOptions {
   const quick = options.quick ?? false;
-  const reps = options.reps ?? (quick ? 1 : 3);
+  const reps = options.reps ?? (quick ? 1 : 5);
   return {
     quick,
     tasks: options.tasks ?? (quick ? 50 : 10_000),
     reps,
+    maxReps: Math.max(reps, options.maxReps ?? (quick ? reps : 2 * reps)),
     startupReps: options.startupReps ?? (quick ? 1 : Math.max(5, reps)),
     kills: options.kills ?? (quick ? 3 : 20),
     bullmqKills: options.bullmqKills ?? (quick ? 0 : 3),
     timeScale: options.timeScale ?? (quick ? 0.02 : 1),
-    scenarios: [...options.scenarios ?? SCENARIOS],
+    publishCount: options.publishCount ?? (quick ? 200 : 100_000),
+    restarts: options.restarts ?? (quick ? 1 : 5),
+    scaleTasks: options.scaleTasks ?? (quick ? 200 : 1_000_000),
+    clusterKills: options.clusterKills ?? (quick ? 1 : 5),
+    scenarios: [...options.scenarios ?? DEFAULT_SCENARIOS],
     systems: [...options.systems ?? SYSTEMS],
     ...(options.workerLogLevel ? { workerLogLevel: options.workerLogLevel } : {}),
+    ...(options.commandLine ? { commandLine: options.commandLine } : {}),
   };
 }
 
@@ -167,8 +355,43 @@ function firstLine(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message.split("\n")[0]}` : String(error);
 }
 
+/** Whether another repetition could still change a verdict of `result`'s goals. */
+export function verdictOpen(result: ThroughputResult): boolean {
+  const { scenario, runs } = result;
+  const reps = repetitions(runs);
+  const open: boolean[] = [];
+  if (runs.ours && runs[scenario.floor]) {
+    open.push(straddles(
+      ratiosPerRep(
+        reps,
+        (r) => consumerCpuPerTask(runs, "ours", r),
+        (r) => consumerCpuPerTask(runs, scenario.floor, r),
+      ),
+      CPU_GOAL,
+    ));
+    if (scenario.key !== "d") {
+      open.push(straddles(
+        ratiosPerRep(reps, (r) => rateOf(runs, "ours", r), (r) => rateOf(runs, scenario.floor, r)),
+        THROUGHPUT_GOAL,
+      ));
+    }
+  }
+  if (scenario.key === "d" && runs.ours && scenario.bullmq.some((k) => runs[k])) {
+    open.push(straddles(
+      ratiosPerRep(
+        reps,
+        (r) => rateOf(runs, "ours", r),
+        (r) => bestOf(runs, scenario.bullmq, r)?.rate,
+      ),
+      SHORT_GOAL,
+    ));
+  }
+  return open.some(Boolean);
+}
+
 /**
- * Runs the suite. A run that fails is recorded in `errors` and the suite goes on.
+ * Runs the suite. A run that fails is recorded in `errors` and the suite goes on; a scenario that
+ * cannot run here (a missing file or binary) is recorded in `skipped`.
  *
  * @example
  * ```ts
@@ -181,57 +404,132 @@ export async function runSuite(options: SuiteOptions = {}): Promise<SuiteResult>
   const progress = options.onProgress ?? (() => {});
   const notes: string[] = [];
   const errors: string[] = [];
+  const skipped: Skipped[] = [];
   if (o.systems.includes("ours") && !await oursAvailable()) {
     o.systems = o.systems.filter((s) => s !== "ours");
     notes.push("Ours was skipped: worker.ts or producer.ts is missing.");
   }
   const has = (system: SystemName) => o.systems.includes(system);
+  const wants = (scenario: ScenarioName) => o.scenarios.includes(scenario);
   const ours = o.workerLogLevel ? { workerLogLevel: o.workerLogLevel } : {};
   const environment = await describeEnvironment();
   const result: SuiteResult = {
     environment,
     options: o,
     throughput: [],
+    skipped,
     errors,
     notes,
     finalLoadAverage: [],
   };
 
-  /** Runs `fn`, recording a failure as an error line instead of throwing. */
-  async function attempt<T>(what: string, fn: () => Promise<T>): Promise<T | undefined> {
+  /** Runs `fn`, recording a failure as an error line (or a skip) instead of throwing. */
+  async function attempt<T>(
+    what: string,
+    fn: () => Promise<T>,
+    scenario?: Skipped["scenario"],
+  ): Promise<T | undefined> {
     try {
       return await fn();
     } catch (error) {
+      if (error instanceof Unavailable && scenario) {
+        skipped.push({ scenario, why: error.message });
+        progress(`${what} skipped: ${error.message}`);
+        return undefined;
+      }
       errors.push(`${what}: ${firstLine(error)}`);
       progress(`${what} FAILED: ${firstLine(error)}`);
       return undefined;
     }
   }
 
-  if (o.scenarios.includes("throughput")) {
-    for (const scenario of THROUGHPUT_SCENARIOS) {
-      const runs: ThroughputResult["runs"] = { ours: [], floor: [], bullmq: [] };
-      const shape = { ...scenario, tasks: o.tasks };
-      const runners: Record<SystemName, () => Promise<ThroughputRun>> = {
-        ours: () => runOursThroughput({ ...shape, ...ours }),
-        floor: () => runFloorThroughput(shape),
-        bullmq: () => runBullmqThroughput(shape),
-      };
-      for (let rep = 0; rep < o.reps; rep++) {
-        // Rotate the order each repetition so drift on a shared machine spreads evenly.
-        const order = o.systems.map((_, i) => o.systems[(i + rep) % o.systems.length]!);
-        for (const system of order) {
-          const what = `throughput ${scenario.key} (${scenario.title}) ${system} rep ${rep + 1}`;
-          const run = await attempt(what, runners[system]);
-          runs[system][rep] = run;
-          if (run) progress(`${what}: ${run.tasksPerSecond.toFixed(0)} tasks/s`);
+  for (const scenario of THROUGHPUT_SCENARIOS) {
+    if (!wants(scenario.key === "d" ? "short" : "throughput")) continue;
+    const variants = scenario.variants.filter((v) => has(v.system));
+    const runs: RunsByVariant = Object.fromEntries(variants.map((v) => [v.key, []]));
+    const runner = (v: Variant): () => Promise<ThroughputRun> => {
+      const shape = { ...v.shape, tasks: o.tasks };
+      if (v.system === "ours") return () => runOursThroughput({ ...shape, ...ours });
+      if (v.system === "bullmq") return () => runBullmqThroughput(shape);
+      return () =>
+        runFloorThroughput({ ...shape, fill: v.fill ?? "publishing", ack: v.ack ?? "each" });
+    };
+    const entry: ThroughputResult = { scenario, runs };
+    for (let rep = 0; rep < o.maxReps; rep++) {
+      if (rep >= o.reps && !verdictOpen(entry)) break;
+      // Rotate the order each repetition so drift on a shared machine spreads evenly.
+      const order = variants.map((_, i) => variants[(i + rep) % variants.length]!);
+      for (const variant of order) {
+        const what = `throughput ${scenario.key} ${variant.label} rep ${rep + 1}`;
+        const run = await attempt(what, runner(variant));
+        runs[variant.key]![rep] = run;
+        if (run) {
+          progress(`${what}: ${run.tasksPerSecond.toFixed(0)} tasks/s (load ${run.loadAverage})`);
         }
       }
-      result.throughput.push({ scenario, runs });
     }
+    result.throughput.push(entry);
   }
 
-  if (o.scenarios.includes("failover")) {
+  if (wants("publish")) {
+    const publish: PublishResult = { floor: [], ours: [], library: [] };
+    const runners: [keyof Omit<PublishResult, "libraryUnavailable">, () => Promise<PublishRun>][] =
+      [];
+    if (has("floor")) runners.push(["floor", () => runFloorPublish(o.publishCount)]);
+    if (has("ours")) {
+      runners.push(["ours", () => runOursPublish(o.publishCount)]);
+      runners.push(["library", () => runLibraryPublish(o.publishCount)]);
+    }
+    for (let rep = 0; rep < o.reps; rep++) {
+      const order = runners.map((_, i) => runners[(i + rep) % runners.length]!);
+      for (const [key, run] of order) {
+        if (key === "library" && publish.libraryUnavailable !== undefined) continue;
+        const what = `publish ${key} rep ${rep + 1}`;
+        try {
+          const measured = await run();
+          publish[key][rep] = measured;
+          progress(`${what}: ${measured.perSecond.toFixed(0)} messages/s`);
+        } catch (error) {
+          if (error instanceof Unavailable) {
+            publish.libraryUnavailable = error.message;
+            skipped.push({ scenario: "publish (library)", why: error.message });
+            progress(`${what} skipped: ${error.message}`);
+          } else {
+            errors.push(`${what}: ${firstLine(error)}`);
+            progress(`${what} FAILED: ${firstLine(error)}`);
+          }
+        }
+      }
+    }
+    result.publish = publish;
+  }
+
+  if (wants("recovery") && has("ours")) {
+    const runs = await attempt(
+      "recovery",
+      () => runRecovery({ restarts: o.restarts, onProgress: progress, ...ours }),
+      "recovery",
+    );
+    if (runs) result.recovery = runs;
+  }
+
+  if (wants("scale") && has("ours")) {
+    const scale: ScaleResult = {};
+    const baseline = await attempt("scale baseline", () => runOursScale({ tasks: 1, ...ours }));
+    if (baseline) scale.baseline = baseline;
+    const run = await attempt("scale", () => runOursScale({ tasks: o.scaleTasks, ...ours }));
+    if (run) {
+      scale.run = run;
+      progress(
+        `scale: ${run.tasks} tasks, exit ${run.exitCode}, peak ${
+          ((run.peakRssKiB ?? 0) / 1024).toFixed(0)
+        } MiB`,
+      );
+    }
+    result.scale = scale;
+  }
+
+  if (wants("failover")) {
     const failover: FailoverResult = { ours: [], bullmq: [] };
     if (has("ours")) {
       failover.ours = await attempt(
@@ -253,7 +551,7 @@ export async function runSuite(options: SuiteOptions = {}): Promise<SuiteResult>
     result.failover = failover;
   }
 
-  if (o.scenarios.includes("startup")) {
+  if (wants("startup")) {
     const startup: StartupResult = { bare: [], ours: [], bullmq: [] };
     const runners = {
       bare: runBareStartup,
@@ -275,19 +573,31 @@ export async function runSuite(options: SuiteOptions = {}): Promise<SuiteResult>
     result.startup = startup;
   }
 
-  if (o.scenarios.includes("makespan") && has("ours")) {
-    const runs: MakespanRun[] = [];
+  if (wants("makespan") && has("ours")) {
+    const makespan: MakespanResult = { plain: [], killed: [] };
     for (let rep = 0; rep < o.reps; rep++) {
-      const run = await attempt(
-        `makespan rep ${rep + 1}`,
-        () => runOursMakespan({ timeScale: o.timeScale, ...ours }),
-      );
-      if (run) {
-        runs.push(run);
-        progress(`makespan rep ${rep + 1}: ${run.makespanMs.toFixed(0)} ms`);
+      for (const kill of [false, true]) {
+        const what = `makespan ${kill ? "with a kill" : "without a kill"} rep ${rep + 1}`;
+        const run = await attempt(
+          what,
+          () => runOursMakespan({ timeScale: o.timeScale, kill, ...ours }),
+        );
+        if (run) {
+          makespan[kill ? "killed" : "plain"].push(run);
+          progress(`${what}: ${run.makespanMs.toFixed(0)} ms`);
+        }
       }
     }
-    result.makespan = runs;
+    result.makespan = makespan;
+  }
+
+  if (wants("cluster") && has("ours")) {
+    const runs = await attempt(
+      "cluster",
+      () => runCluster({ kills: o.clusterKills, onProgress: progress, ...ours }),
+      "cluster",
+    );
+    if (runs) result.cluster = runs;
   }
   result.finalLoadAverage = Deno.loadavg();
   return result;
