@@ -7,24 +7,8 @@
  */
 import { findListener } from "./_procfs.ts";
 import { Fixture, type OursOptions } from "./ours.ts";
-import { nowMs, REPO_ROOT, Unavailable, withTimeout } from "./_util.ts";
-
-/** The part of `testing/cluster.ts` this scenario uses. */
-interface ClusterApi extends AsyncDisposable {
-  readonly urls: readonly string[];
-  readonly url: string;
-  readonly nodes: readonly { readonly port: number }[];
-  kill(index: number, options?: { flushQuorumMetadata?: boolean }): Promise<void>;
-  start(index: number): Promise<void>;
-  leader(queue: string): Promise<number>;
-  rabbitmqctl(index: number, args: string[]): Promise<string>;
-}
-
-/** The part of the `testing/cluster.ts` module this scenario uses. */
-interface ClusterModule {
-  startCluster(): Promise<ClusterApi>;
-  canStartCluster?(): Promise<boolean>;
-}
+import { nowMs, Unavailable, withTimeout } from "./_util.ts";
+import { canStartCluster, startCluster } from "../testing/cluster.ts";
 
 /** Which node was killed. */
 export type ClusterTarget = "leader" | "follower";
@@ -68,25 +52,6 @@ const WARM = 30;
 const FLUSH_QUORUM_METADATA =
   `[dets:sync(T) || T <- dets:all(), is_atom(T), lists:prefix("ra_", atom_to_list(T))].`;
 
-async function loadCluster(): Promise<ClusterModule> {
-  const file = `${REPO_ROOT}testing/cluster.ts`;
-  try {
-    await Deno.stat(file);
-  } catch (error) {
-    throw new Unavailable("testing/cluster.ts does not exist yet", { cause: error });
-  }
-  // A computed specifier: `deno check` must not require a module that may not exist yet. A module
-  // that exists but fails to load is an error, reported as such.
-  const module: Partial<ClusterModule> = await import(`file://${file}`);
-  if (typeof module.startCluster !== "function") {
-    throw new Unavailable("testing/cluster.ts exports no startCluster");
-  }
-  if (module.canStartCluster && !await module.canStartCluster()) {
-    throw new Unavailable("rabbitmq-server is not installed, so no cluster can be started");
-  }
-  return module as ClusterModule;
-}
-
 /**
  * Starts a 3-node cluster and W workers (prefetch 1, `AMQP_URL` = the three URLs); then, for
  * `kills` leader kills and `kills` follower kills, interleaved: publishes 600 tasks of 20 ms
@@ -95,10 +60,12 @@ async function loadCluster(): Promise<ClusterModule> {
  * started after the kill (the benchmark's event queues live on a surviving node), then waits
  * until every task of the batch has completed, counting the lost and the duplicated.
  *
- * @throws {Unavailable} when `testing/cluster.ts` or `rabbitmq-server` is missing.
+ * @throws {Unavailable} when `rabbitmq-server` is missing.
  */
 export async function runCluster(options: ClusterOptions = {}): Promise<ClusterKillRun[]> {
-  const { startCluster } = await loadCluster();
+  if (!await canStartCluster()) {
+    throw new Unavailable("rabbitmq-server is not installed, so no cluster can be started");
+  }
   const kills = options.kills ?? 5;
   const timeoutMs = options.timeoutMs ?? 120_000;
   const progress = options.onProgress ?? (() => {});

@@ -51,13 +51,18 @@ function spawnPublisher(queue: string, count: number, stops: number): Child {
  * published first and a function that waits for `bench confirmed` and the exit, giving the
  * confirm time and the CPU seconds spent from the first publish to the exit.
  */
+/** When a publisher began, and a way to wait for its last confirm. */
+export interface PublisherWatch {
+  /** When it published first ({@linkcode nowMs}). */
+  publishedAt: number;
+  /** Resolves once every publish is confirmed, with when, and its CPU seconds in between. */
+  finish: () => Promise<{ confirmedAt: number; cpu: number | undefined }>;
+}
+
 export async function watchPublisher(
   publisher: Child,
   timeoutMs: number,
-): Promise<{
-  publishedAt: number;
-  finish: () => Promise<{ confirmedAt: number; cpu: number | undefined }>;
-}> {
+): Promise<PublisherWatch> {
   const publishing = await publisher.waitForReport("publishing", READY_TIMEOUT_MS);
   // The publisher's own CPU time at its first publish, else read now (a little later).
   const ticks = Number(publishing.fields[1]);
@@ -188,7 +193,10 @@ export async function publishRun(
   prefix: string,
   count: number,
   spawn: (queue: string) => Child,
-  options: { timeoutMs: number },
+  options: {
+    timeoutMs: number;
+    watch?: (child: Child, timeoutMs: number) => Promise<PublisherWatch>;
+  },
 ): Promise<PublishRun> {
   const url = amqpUrl();
   const queue = randomQueueName(prefix);
@@ -202,7 +210,7 @@ export async function publishRun(
     await channel.close();
     const window = await CpuWindow.open({ broker: broker ? [broker.pid] : [] });
     child = spawn(queue);
-    const watch = await watchPublisher(child, options.timeoutMs);
+    const watch = await (options.watch ?? watchPublisher)(child, options.timeoutMs);
     const { confirmedAt, cpu: producer } = await watch.finish();
     const { broker: brokerCpu } = await window.close();
     const check = await connection.createChannel();

@@ -10,7 +10,7 @@ import { createTask, encodeTask, taskProperties } from "../lib/task.ts";
 import { deadQueue, declareTopology, DELIVERY_LIMIT } from "../lib/topology.ts";
 import { connect, deleteAll, EventTap, type TappedEvent } from "./_amqp.ts";
 import { type Child, spawnDeno, stopAll } from "./_proc.ts";
-import { CpuWindow, readRssKiB, readStatusKiB, serverOf } from "./_procfs.ts";
+import { CpuWindow, readCpuSeconds, readRssKiB, readStatusKiB, serverOf } from "./_procfs.ts";
 import {
   type FailoverRun,
   type PublishRun,
@@ -19,16 +19,8 @@ import {
   type ThroughputRun,
   throughputTimeoutMs,
 } from "./_results.ts";
-import { publishRun, watchPublisher } from "./floor.ts";
-import {
-  amqpUrl,
-  benchFile,
-  nowMs,
-  randomQueueName,
-  REPO_ROOT,
-  Unavailable,
-  withTimeout,
-} from "./_util.ts";
+import { type PublisherWatch, publishRun } from "./floor.ts";
+import { amqpUrl, benchFile, nowMs, randomQueueName, REPO_ROOT, withTimeout } from "./_util.ts";
 
 const READY_TIMEOUT_MS = 30_000;
 
@@ -142,13 +134,9 @@ export class Fixture {
     return await Promise.race([online, exited]);
   }
 
-  /** Spawns our producer with the publish hook preloaded; does not wait for it. */
+  /** Spawns our producer, logging JSON lines (see {@linkcode watchProducer}); does not wait. */
   spawnProducer(flags: string[]): Child {
-    const child = spawnDeno(`${REPO_ROOT}producer.ts`, ["--queue", this.queue, ...flags], {
-      name: "producer",
-      env: { AMQP_URL: this.url },
-      denoFlags: ["--preload", benchFile("_publish_hook.ts")],
-    });
+    const child = spawnProducer(this.url, ["--queue", this.queue, ...flags]);
     this.children.push(child);
     return child;
   }
@@ -258,7 +246,7 @@ export async function runOursThroughput(options: OursThroughputOptions): Promise
     "--max",
     "0",
   ]);
-  const watch = await watchPublisher(producer, timeoutMs);
+  const watch = await watchProducer(producer, timeoutMs);
   await withTimeout(allDone, timeoutMs, `${options.tasks} task.completed`);
   const cpu = await window.close();
   const published = await watch.finish();
@@ -277,59 +265,41 @@ export async function runOursThroughput(options: OursThroughputOptions): Promise
 
 /**
  * Measures our producer alone: `producer.ts --count N --min 0 --max 0` to a fresh queue with no
- * worker, timed from its first publish to the last confirm (both reported by the preloaded
- * `bench/_publish_hook.ts`).
+ * worker, timed from its first publish to the last confirm (both told by its own log lines).
  */
 export async function runOursPublish(
   count: number,
   options: OursOptions = {},
 ): Promise<PublishRun> {
   const url = options.url ?? amqpUrl();
-  return await publishRun("ours-publish", count, (queue) =>
-    spawnDeno(
-      `${REPO_ROOT}producer.ts`,
-      ["--queue", queue, "--count", String(count), "--min", "0", "--max", "0"],
-      {
-        name: "producer",
-        env: { AMQP_URL: url, LOG_LEVEL: "warning" },
-        denoFlags: ["--preload", benchFile("_publish_hook.ts")],
-      },
-    ), { timeoutMs: throughputTimeoutMs(count) });
+  return await publishRun(
+    "ours-publish",
+    count,
+    (queue) =>
+      spawnProducer(url, ["--queue", queue, "--count", String(count), "--min", "0", "--max", "0"]),
+    { timeoutMs: throughputTimeoutMs(count), watch: watchProducer },
+  );
 }
 
 /**
  * Measures the library's `enqueueMany` through `bench/_library_publisher.ts`, as
  * {@linkcode runOursPublish} measures the command line.
- *
- * @throws {Unavailable} when `lib/producer.ts` has no `createProducer` yet.
  */
 export async function runLibraryPublish(
   count: number,
   options: OursOptions = {},
 ): Promise<PublishRun> {
   const url = options.url ?? amqpUrl();
-  let child: Child | undefined;
-  try {
-    return await publishRun(
-      "library-publish",
-      count,
-      (queue) =>
-        child = spawnDeno(benchFile("_library_publisher.ts"), [
-          "--queue",
-          queue,
-          "--count",
-          String(count),
-        ], { name: "library-publisher", env: { AMQP_URL: url, LOG_LEVEL: "warning" } }),
-      {
-        timeoutMs: throughputTimeoutMs(count),
-      },
-    );
-  } catch (error) {
-    // Lines already read are looked at first: no wait when the script said it cannot run.
-    const said = await child?.waitForReport("unavailable", 0).catch(() => undefined);
-    if (said) throw new Unavailable(said.fields.join(" "), { cause: error });
-    throw error;
-  }
+  return await publishRun(
+    "library-publish",
+    count,
+    (queue) =>
+      spawnDeno(benchFile("_library_publisher.ts"), ["--queue", queue, "--count", String(count)], {
+        name: "library-publisher",
+        env: { AMQP_URL: url, LOG_LEVEL: "warning" },
+      }),
+    { timeoutMs: throughputTimeoutMs(count) },
+  );
 }
 
 /** Options of {@linkcode runOursFailover}. */
@@ -516,8 +486,7 @@ export async function runOursMakespan(options: MakespanOptions = {}): Promise<Ma
     "--max",
     String(options.max ?? 5),
   ]);
-  const publishing = await producer.waitForReport("publishing", READY_TIMEOUT_MS);
-  const publishedAt = Number(publishing.fields[0]);
+  const { publishedAt } = await watchProducer(producer, READY_TIMEOUT_MS);
   const longestPossibleMs = tasks * (options.max ?? 5) * timeScale * 1000;
   await withTimeout(allDone, 60_000 + 2 * longestPossibleMs, `${tasks} task.completed`);
   const durationsMs = [...durations.values()];
@@ -617,5 +586,51 @@ export async function runOursScale(options: ScaleOptions): Promise<ScaleRun> {
     elapsedMs,
     peakRssKiB: peak > 0 ? peak : undefined,
     ...(exitCode === 0 || failure === undefined ? {} : { failure }),
+  };
+}
+
+/** Spawns `producer.ts` with `args`, logging JSON lines at info level. */
+function spawnProducer(url: string, args: string[]): Child {
+  return spawnDeno(`${REPO_ROOT}producer.ts`, args, {
+    name: "producer",
+    env: { AMQP_URL: url, LOG_LEVEL: "info", LOG_FORMAT: "json" },
+  });
+}
+
+/**
+ * Watches our producer as {@linkcode watchPublisher} watches the floor's, from its own log lines:
+ * "Publishing …" just before its first publish, "Published … all confirmed" after the last
+ * confirm. Its CPU time is read from `/proc` when the first is seen.
+ */
+async function watchProducer(producer: Child, timeoutMs: number): Promise<PublisherWatch> {
+  const message = (text: string) => {
+    try {
+      return String(JSON.parse(text).message ?? "");
+    } catch {
+      return "";
+    }
+  };
+  const publishing = await producer.waitForLine((l) => message(l.text).startsWith("Publishing "), {
+    timeoutMs: READY_TIMEOUT_MS,
+    what: "the producer's Publishing line",
+  });
+  const cpuAtFirst = await readCpuSeconds(producer.pid).catch(() => undefined);
+  return {
+    publishedAt: publishing.at,
+    finish: async () => {
+      const confirmed = await producer.waitForLine(
+        (l) => /^Published .* all confirmed/.test(message(l.text)),
+        { timeoutMs, what: "the producer's Published line" },
+      );
+      const exit = await producer.exitReport(timeoutMs).catch(() => undefined);
+      const status = await producer.status;
+      if (!status.success) {
+        throw new Error(`${producer.name} exited with code ${status.code}\n${producer.output()}`);
+      }
+      return {
+        confirmedAt: confirmed.at,
+        cpu: exit && cpuAtFirst !== undefined ? exit.cpuSeconds - cpuAtFirst : undefined,
+      };
+    },
   };
 }
