@@ -55,6 +55,26 @@ export {
 } from "./lib/events.ts";
 export { type EventWatch, watchEvents, type WatchOptions } from "./lib/watch.ts";
 export {
+  type MonitorOptions,
+  type MonitorSnapshot,
+  type QueueCounts,
+  QueueMonitor,
+  type QueueWatch,
+  type QueueWatchOptions,
+  watchQueue,
+  type WorkerState,
+  type WorkerView,
+} from "./lib/monitor.ts";
+export {
+  type DeadLetter,
+  type DeadLetters,
+  type DeadLettersOptions,
+  openDeadLetters,
+  type PassOptions,
+  type PassResult,
+} from "./lib/dead_letters.ts";
+export { type Dashboard, type DashboardOptions, startDashboard } from "./lib/dashboard/mod.ts";
+export {
   BrokerUnreachableError,
   ConfigError,
   TareasError,

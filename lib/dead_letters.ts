@@ -22,7 +22,15 @@ import { openConnection } from "./connection.ts";
 import { ConfigError, TareasError } from "./errors.ts";
 import { deadQueue } from "./topology.ts";
 
-/** One message of `<queue>.dead`, parsed; every field is from the message, so untrusted. */
+/**
+ * One message of `<queue>.dead`, parsed; every field is from the message, so untrusted.
+ *
+ * @example
+ * ```ts
+ * const { letters } = await dead.list();
+ * for (const letter: DeadLetter of letters) console.log(letter.id, letter.attempts, letter.reason);
+ * ```
+ */
 export interface DeadLetter {
   /**
    * How to name it: its `messageId` (the task id), or `body-` and 16 hex digits of the SHA-256
@@ -158,7 +166,15 @@ function deathTime(headers: Record<string, unknown>): string | undefined {
 /** What to do with one dead letter in a pass over the queue. */
 type Decision = "keep" | "requeue";
 
-/** What a pass over the dead-letter queue did. */
+/**
+ * What a pass over the dead-letter queue did.
+ *
+ * @example
+ * ```ts
+ * const result: PassResult = await dead.requeue("all");
+ * console.log(`${result.requeued} of ${result.total} sent back`);
+ * ```
+ */
 export interface PassResult {
   /** The dead letters seen, in queue order (bodies included); at most the pass's `limit`. */
   letters: DeadLetter[];
@@ -168,7 +184,15 @@ export interface PassResult {
   total: number;
 }
 
-/** Options of {@linkcode openDeadLetters}. */
+/**
+ * Options of {@linkcode openDeadLetters}.
+ *
+ * @example
+ * ```ts
+ * const options: DeadLettersOptions = { url, queue: "images" };
+ * await using dead = await openDeadLetters(options);
+ * ```
+ */
 export interface DeadLettersOptions {
   /** Broker URL. */
   url: string;
@@ -180,7 +204,14 @@ export interface DeadLettersOptions {
   name?: string;
 }
 
-/** Options of one operation on the dead letters. */
+/**
+ * Options of one operation on the dead letters.
+ *
+ * @example
+ * ```ts
+ * const { letters } = await dead.list({ limit: 20, signal: AbortSignal.timeout(5_000) });
+ * ```
+ */
 export interface PassOptions {
   /** Stops taking more messages; those in hand are finished. */
   signal?: AbortSignal;
@@ -188,7 +219,16 @@ export interface PassOptions {
   limit?: number;
 }
 
-/** The dead letters of one queue, over a connection of their own. */
+/**
+ * The dead letters of one queue, over a connection of their own.
+ *
+ * @example
+ * ```ts
+ * await using dead: DeadLetters = await openDeadLetters({ url, queue: "images" });
+ * console.log(await dead.count(), "dead letters");
+ * await dead.requeue(new Set(["resize-cat.png"]));
+ * ```
+ */
 export interface DeadLetters extends AsyncDisposable {
   /** Messages in `<queue>.dead` now (a passive declare). */
   count(): Promise<number>;

@@ -4,7 +4,19 @@
  * @module
  */
 
-/** Base class of every expected failure in tareas. */
+/**
+ * Base class of every expected failure in tareas.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await producer.enqueue(payload);
+ * } catch (error) {
+ *   if (error instanceof TareasError) console.error(error.message); // one line
+ *   else throw error;
+ * }
+ * ```
+ */
 export class TareasError extends Error {
   /** Process exit code for this failure: 1 runtime failure, 2 usage or configuration error. */
   readonly exitCode: 1 | 2;
@@ -17,7 +29,14 @@ export class TareasError extends Error {
   }
 }
 
-/** A bad flag or flag value: exit code 2. */
+/**
+ * A bad flag or flag value: exit code 2.
+ *
+ * @example
+ * ```ts
+ * await createWorker({ concurrency: 0 }).catch((error) => console.log(error instanceof UsageError));
+ * ```
+ */
 export class UsageError extends TareasError {
   /** Creates a usage error. */
   constructor(message: string, options?: ErrorOptions) {
@@ -29,6 +48,14 @@ export class UsageError extends TareasError {
 /**
  * The broker refused our configuration: a queue that exists with other arguments, refused
  * credentials. Retrying cannot help: exit code 2.
+ * @example
+ * ```ts
+ * try {
+ *   await createProducer({ queue: "made-by-someone-else" });
+ * } catch (error) {
+ *   if (error instanceof ConfigError) Deno.exit(error.exitCode); // 2
+ * }
+ * ```
  */
 export class ConfigError extends TareasError {
   /** Creates a configuration error. */
@@ -38,7 +65,18 @@ export class ConfigError extends TareasError {
   }
 }
 
-/** The broker could not be reached within the bounded retries: exit code 1. */
+/**
+ * The broker could not be reached within the bounded retries: exit code 1.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await createWorker({ url: "amqp://127.0.0.1:1" });
+ * } catch (error) {
+ *   if (error instanceof BrokerUnreachableError) console.error(error.message);
+ * }
+ * ```
+ */
 export class BrokerUnreachableError extends TareasError {
   /** Creates an unreachable-broker error. */
   constructor(message: string, options?: ErrorOptions) {
@@ -47,7 +85,14 @@ export class BrokerUnreachableError extends TareasError {
   }
 }
 
-/** A message body that is not a valid task; the task is dead-lettered with this reason. */
+/**
+ * A message body that is not a valid task; the task is dead-lettered with this reason.
+ *
+ * @example
+ * ```ts
+ * await producer.enqueue(10n).catch((error) => console.log(error instanceof TaskFormatError));
+ * ```
+ */
 export class TaskFormatError extends Error {
   /** Creates a task format error. */
   constructor(message: string, options?: ErrorOptions) {
@@ -56,7 +101,17 @@ export class TaskFormatError extends Error {
   }
 }
 
-/** A task handler ran longer than the task timeout. */
+/**
+ * A task handler ran longer than the task timeout.
+ *
+ * @example
+ * ```ts
+ * worker.addEventListener("task.failed", (e) => {
+ *   if (e.detail.reason?.startsWith("Task timed out")) console.warn("too slow:", e.detail.taskId);
+ * });
+ * // inside a handler, ctx.signal.reason is a TaskTimeoutError when the timeout fired
+ * ```
+ */
 export class TaskTimeoutError extends Error {
   /** Creates a timeout error for a handler that ran `ms` milliseconds. */
   constructor(ms: number) {

@@ -10,7 +10,14 @@ import { Buffer } from "node:buffer";
 import type { Channel } from "amqplib";
 import { log } from "./log.ts";
 
-/** Every event type, in the order they happen in a task's life. */
+/**
+ * Every event type, in the order they happen in a task's life.
+ *
+ * @example
+ * ```ts
+ * for (const type of EVENT_TYPES) console.log(type); // "worker.online", "worker.status", …
+ * ```
+ */
 export const EVENT_TYPES = [
   "worker.online",
   "worker.status",
@@ -21,10 +28,24 @@ export const EVENT_TYPES = [
   "worker.offline",
 ] as const;
 
-/** One of {@linkcode EVENT_TYPES}. */
+/**
+ * One of {@linkcode EVENT_TYPES}.
+ *
+ * @example
+ * ```ts
+ * const finished: EventType[] = ["task.completed", "task.dead"];
+ * ```
+ */
 export type EventType = typeof EVENT_TYPES[number];
 
-/** Fields every event has. */
+/**
+ * Fields every event has.
+ *
+ * @example
+ * ```ts
+ * const describe = (event: BaseEvent) => `${event.at} ${event.worker} ${event.type}`;
+ * ```
+ */
 export interface BaseEvent {
   /** What happened. */
   type: EventType;
@@ -37,7 +58,14 @@ export interface BaseEvent {
 /** How often a worker publishes `worker.status`, in ms. */
 export const STATUS_INTERVAL_MS = 2_000;
 
-/** A worker started consuming, reports its state (every {@linkcode STATUS_INTERVAL_MS}), or stopped. */
+/**
+ * A worker started consuming, reports its state (every {@linkcode STATUS_INTERVAL_MS}), or stopped.
+ *
+ * @example
+ * ```ts
+ * const busy = (event: WorkerEvent) => event.type === "worker.status" && (event.inHand ?? 0) > 0;
+ * ```
+ */
 export interface WorkerEvent extends BaseEvent {
   /** Which of the worker's events. */
   type: "worker.online" | "worker.status" | "worker.offline";
@@ -53,7 +81,14 @@ export interface WorkerEvent extends BaseEvent {
   node?: string;
 }
 
-/** Something happened to one delivery of a task. */
+/**
+ * Something happened to one delivery of a task.
+ *
+ * @example
+ * ```ts
+ * const late = (event: TaskEvent) => event.type === "task.completed" && event.attempt > 1;
+ * ```
+ */
 export interface TaskEvent extends BaseEvent {
   /** Which of the task's events. */
   type: "task.started" | "task.completed" | "task.failed" | "task.dead";
@@ -71,7 +106,20 @@ export interface TaskEvent extends BaseEvent {
   reason?: string;
 }
 
-/** Any event on the stream. */
+/**
+ * Any event on the stream.
+ *
+ * @example
+ * ```ts
+ * await using watch = await watchEvents({
+ *   url,
+ *   queue,
+ *   onEvent: (event: TareasEvent) => {
+ *     if (event.type === "task.dead") console.error(event.taskId, event.reason);
+ *   },
+ * });
+ * ```
+ */
 export type TareasEvent = WorkerEvent | TaskEvent;
 
 /** Name of the topic exchange that carries the events of `queue`. */

@@ -7,7 +7,17 @@ import { errorMessage, UsageError } from "./errors.ts";
 import { delay } from "./async.ts";
 import type { Task } from "./task.ts";
 
-/** What a handler gets besides the task. */
+/**
+ * What a handler gets besides the task.
+ *
+ * @example
+ * ```ts
+ * const handler: TaskHandler = async (task, context: TaskContext) => {
+ *   context.logger.info("Attempt {attempt} of {id}", { attempt: context.attempt, id: task.id });
+ *   await fetch("https://example.com", { signal: context.signal });
+ * };
+ * ```
+ */
 export interface TaskContext {
   /** Aborted when the task times out; stop work and throw when it fires. */
   signal: AbortSignal;
@@ -24,6 +34,12 @@ export interface TaskContext {
 /**
  * What a handler may log with: messages with `{placeholders}` filled from `properties`, as
  * LogTape formats them, on stderr with the worker's own lines.
+ * @example
+ * ```ts
+ * const handler: TaskHandler = (task, { logger }: { logger: TaskLogger }) => {
+ *   logger.warn("Payload of {id} is empty", { id: task.id });
+ * };
+ * ```
  */
 export interface TaskLogger {
   /** Logs at debug level. */
@@ -54,6 +70,10 @@ export type TaskHandler<P = unknown> = (task: Task<P>, context: TaskContext) => 
 /**
  * The built-in handler, the original simulated work: sleeps `complexity × timeScale` seconds, or
  * until the signal aborts.
+ * @example
+ * ```ts
+ * await using worker = await createWorker({ handler: sleepHandler, timeScale: 0.1 });
+ * ```
  */
 export function sleepHandler(task: Task, context: TaskContext): Promise<void> {
   return delay(task.complexity * context.timeScale * 1000, context.signal);

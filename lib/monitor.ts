@@ -18,10 +18,23 @@ import { deadQueue } from "./topology.ts";
  * A worker's state: `online` while it reports, `lost` when it was online and then sent neither
  * `worker.offline` nor anything else for {@linkcode MonitorOptions.lostAfterMs} (killed, cut off),
  * `offline` after its `worker.offline`.
+ * @example
+ * ```ts
+ * const lost = watch.monitor.snapshot().workers.filter((w) => w.state === ("lost" as WorkerState));
+ * ```
  */
 export type WorkerState = "online" | "lost" | "offline";
 
-/** One worker as the monitor sees it. */
+/**
+ * One worker as the monitor sees it.
+ *
+ * @example
+ * ```ts
+ * for (const worker of watch.monitor.snapshot().workers as WorkerView[]) {
+ *   console.log(worker.name, worker.state, worker.inHand);
+ * }
+ * ```
+ */
 export interface WorkerView {
   /** The worker's name, at most {@linkcode MAX_NAME_LENGTH} characters (longer ones are cut). */
   name: string;
@@ -39,7 +52,14 @@ export interface WorkerView {
   node?: string;
 }
 
-/** Counts of a queue from passive declares. */
+/**
+ * Counts of a queue from passive declares.
+ *
+ * @example
+ * ```ts
+ * const counts: QueueCounts = await watch.refresh();
+ * ```
+ */
 export interface QueueCounts {
   /** Messages ready for delivery in the work queue. */
   ready: number;
@@ -49,7 +69,15 @@ export interface QueueCounts {
   dead: number;
 }
 
-/** One snapshot of a queue and its workers. The fields of `status --json`. */
+/**
+ * One snapshot of a queue and its workers. The fields of `status --json`.
+ *
+ * @example
+ * ```ts
+ * const snapshot: MonitorSnapshot = watch.monitor.snapshot();
+ * console.log(snapshot.ready, snapshot.workers.length);
+ * ```
+ */
 export interface MonitorSnapshot {
   /** The work queue. */
   queue: string;
@@ -71,7 +99,14 @@ export interface MonitorSnapshot {
   workersDropped: number;
 }
 
-/** Options of {@linkcode QueueMonitor}. */
+/**
+ * Options of {@linkcode QueueMonitor}.
+ *
+ * @example
+ * ```ts
+ * const monitor = new QueueMonitor("images", { lostAfterMs: 10_000, maxWorkers: 100 });
+ * ```
+ */
 export interface MonitorOptions {
   /**
    * A worker silent this long after its last event is `lost`.
@@ -275,8 +310,16 @@ function bounded(text: string): string {
 // ---------------------------------------------------------------------------------------------
 // Feeding the model from a broker
 
-/** Options of {@linkcode watchQueue}. */
-export interface WatchOptions extends MonitorOptions {
+/**
+ * Options of {@linkcode watchQueue}.
+ *
+ * @example
+ * ```ts
+ * const options: QueueWatchOptions = { url, queue: "images", onEvent: (e) => console.log(e.type) };
+ * await using watch = await watchQueue(options);
+ * ```
+ */
+export interface QueueWatchOptions extends MonitorOptions {
   /** Broker URL. */
   url: string;
   /** The work queue to watch. */
@@ -289,7 +332,16 @@ export interface WatchOptions extends MonitorOptions {
   onEvent?: (event: TareasEvent) => void;
 }
 
-/** A live {@linkcode QueueMonitor} fed from a broker. */
+/**
+ * A live {@linkcode QueueMonitor} fed from a broker.
+ *
+ * @example
+ * ```ts
+ * await using watch: QueueWatch = await watchQueue({ url, queue: "images" });
+ * await watch.refresh();
+ * console.log(watch.monitor.snapshot());
+ * ```
+ */
 export interface QueueWatch extends AsyncDisposable {
   /** The model. */
   readonly monitor: QueueMonitor;
@@ -320,7 +372,7 @@ export interface QueueWatch extends AsyncDisposable {
  * console.log(watch.monitor.snapshot());
  * ```
  */
-export async function watchQueue(options: WatchOptions): Promise<QueueWatch> {
+export async function watchQueue(options: QueueWatchOptions): Promise<QueueWatch> {
   const { queue } = options;
   const monitor = new QueueMonitor(queue, options);
   let model: ChannelModel | undefined;

@@ -23,7 +23,15 @@ import { declareTopology, DEFAULT_QUEUE } from "./topology.ts";
 import { startPublishSpan } from "./trace.ts";
 import { DEFAULT_URL } from "./url.ts";
 
-/** Options of {@linkcode createProducer}. */
+/**
+ * Options of {@linkcode createProducer}.
+ *
+ * @example
+ * ```ts
+ * const options: ProducerOptions = { url: "amqp://u:p@h1,amqp://u:p@h2", queue: "images" };
+ * await using producer = await createProducer(options);
+ * ```
+ */
 export interface ProducerOptions {
   /** Broker URL; its password is never printed. @default {"amqp://guest:guest@127.0.0.1:5672"} */
   url?: string;
@@ -35,7 +43,14 @@ export interface ProducerOptions {
   name?: string;
 }
 
-/** Options of {@linkcode Producer.enqueue}. */
+/**
+ * Options of {@linkcode Producer.enqueue}.
+ *
+ * @example
+ * ```ts
+ * await producer.enqueue({ orderId: 42 }, { id: "invoice-42" }); // the same id twice: one task
+ * ```
+ */
 export interface EnqueueOptions {
   /**
    * The task id, for example an idempotency key: the worker's handler sees it as `task.id`, and
@@ -48,13 +63,29 @@ export interface EnqueueOptions {
   complexity?: number;
 }
 
-/** Options of {@linkcode Producer.enqueueMany}. */
+/**
+ * Options of {@linkcode Producer.enqueueMany}.
+ *
+ * @example
+ * ```ts
+ * await producer.enqueueMany(["a.png", "b.png"], { options: (image) => ({ id: `resize-${image}` }) });
+ * ```
+ */
 export interface EnqueueManyOptions<P> {
   /** Options of each task, from its payload and its index in `payloads`. @default {none} */
   options?: (payload: P, index: number) => EnqueueOptions;
 }
 
-/** A producer; see {@linkcode createProducer}. */
+/**
+ * A producer; see {@linkcode createProducer}.
+ *
+ * @example
+ * ```ts
+ * await using producer = await createProducer({ queue: "images" });
+ * const task = await producer.enqueue({ image: "cat.png" });
+ * console.log(`confirmed ${task.id}`);
+ * ```
+ */
 export interface Producer extends AsyncDisposable {
   /** The work queue it publishes to. */
   readonly queue: string;

@@ -11,7 +11,16 @@
 import { Buffer } from "node:buffer";
 import { TaskFormatError } from "./errors.ts";
 
-/** One unit of work, as carried in a message body. */
+/**
+ * One unit of work, as carried in a message body.
+ *
+ * @example
+ * ```ts
+ * const handler: TaskHandler<{ image: string }> = (task: Task<{ image: string }>) => {
+ *   console.log(task.id, task.createdAt, task.payload.image);
+ * };
+ * ```
+ */
 export interface Task<P = unknown> {
   /** Unique id; also the message's `messageId`, so duplicates can be recognised. */
   id: string;

@@ -8,7 +8,14 @@ import type { Channel, ChannelModel } from "amqplib";
 import { ConfigError } from "./errors.ts";
 import { eventsExchange } from "./events.ts";
 
-/** The work queue of the original scripts. */
+/**
+ * The work queue of the original scripts.
+ *
+ * @example
+ * ```ts
+ * await using worker = await createWorker({ queue: DEFAULT_QUEUE }); // "tareas_distribuidas"
+ * ```
+ */
 export const DEFAULT_QUEUE = "tareas_distribuidas";
 
 /**
@@ -18,7 +25,14 @@ export const DEFAULT_QUEUE = "tareas_distribuidas";
  */
 export const DELIVERY_LIMIT = 5;
 
-/** Name of the dead-letter queue of `queue`. */
+/**
+ * Name of the dead-letter queue of `queue`.
+ *
+ * @example
+ * ```ts
+ * deadQueue("images"); // "images.dead"
+ * ```
+ */
 export function deadQueue(queue: string): string {
   return `${queue}.dead`;
 }

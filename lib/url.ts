@@ -10,7 +10,14 @@
 import { UsageError } from "./errors.ts";
 import { printable } from "./text.ts";
 
-/** Broker URL used when none is given (`AMQP_URL` unset). */
+/**
+ * Broker URL used when none is given (`AMQP_URL` unset).
+ *
+ * @example
+ * ```ts
+ * await using producer = await createProducer({ url: Deno.env.get("AMQP_URL") ?? DEFAULT_URL });
+ * ```
+ */
 export const DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672";
 
 /** One broker node to connect to, with its credentials decoded. */

@@ -9,7 +9,15 @@ import { type Connection, openConnection } from "./connection.ts";
 import { SeenMessages, subscribeEvents, type TareasEvent } from "./events.ts";
 import { log } from "./log.ts";
 
-/** Options of {@linkcode watchEvents}. */
+/**
+ * Options of {@linkcode watchEvents}.
+ *
+ * @example
+ * ```ts
+ * const options: WatchOptions = { url, queue: "images", onEvent: (e) => console.log(e.type) };
+ * await using watch = await watchEvents(options);
+ * ```
+ */
 export interface WatchOptions {
   /** Broker URL. */
   url: string;
@@ -21,7 +29,16 @@ export interface WatchOptions {
   onEvent: (event: TareasEvent) => void;
 }
 
-/** A running watch; see {@linkcode watchEvents}. */
+/**
+ * A running watch; see {@linkcode watchEvents}.
+ *
+ * @example
+ * ```ts
+ * const watch: EventWatch = await watchEvents({ url, queue, onEvent: console.log });
+ * await Promise.race([watch.failed, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+ * await watch.close();
+ * ```
+ */
 export interface EventWatch extends AsyncDisposable {
   /** Rejects when the connection gives up for good. */
   readonly failed: Promise<never>;

@@ -49,7 +49,20 @@ import { DEFAULT_URL } from "./url.ts";
 /** RabbitMQ's default consumer timeout: a delivery unacked for longer closes the channel. */
 export const BROKER_CONSUMER_TIMEOUT_MS = 30 * 60_000;
 
-/** Options of {@linkcode createWorker}. */
+/**
+ * Options of {@linkcode createWorker}.
+ *
+ * @example
+ * ```ts
+ * const options: WorkerOptions<{ url: string }> = {
+ *   queue: "downloads",
+ *   concurrency: 8,
+ *   taskTimeout: 30_000,
+ *   handler: (task, { signal }) => fetch(task.payload.url, { signal }),
+ * };
+ * await using worker = await createWorker(options);
+ * ```
+ */
 export interface WorkerOptions<P = unknown> {
   /** Runs each task. @default {the built-in handler: sleeps `complexity × timeScale` seconds} */
   handler?: TaskHandler<P>;
@@ -79,7 +92,16 @@ export interface WorkerOptions<P = unknown> {
   signal?: AbortSignal;
 }
 
-/** A lifecycle event of a worker: the same data it publishes on `<queue>.events`. */
+/**
+ * A lifecycle event of a worker: the same data it publishes on `<queue>.events`.
+ *
+ * @example
+ * ```ts
+ * worker.addEventListener("task.completed", (event: WorkerLifecycleEvent<TaskEvent>) => {
+ *   console.log(`${event.detail.taskId} took ${event.detail.durationMs} ms`);
+ * });
+ * ```
+ */
 export class WorkerLifecycleEvent<E extends TareasEvent = TareasEvent> extends Event {
   /** The event as published. */
   readonly detail: E;
@@ -91,7 +113,14 @@ export class WorkerLifecycleEvent<E extends TareasEvent = TareasEvent> extends E
   }
 }
 
-/** The events a {@linkcode Worker} dispatches, by type. */
+/**
+ * The events a {@linkcode Worker} dispatches, by type.
+ *
+ * @example
+ * ```ts
+ * worker.addEventListener("task.failed", (e) => console.warn(e.detail.taskId, e.detail.reason));
+ * ```
+ */
 export interface WorkerEventMap {
   /** Consuming (after the start and after every reconnect). */
   "worker.online": WorkerLifecycleEvent<WorkerEvent>;
@@ -109,7 +138,16 @@ export interface WorkerEventMap {
   "worker.offline": WorkerLifecycleEvent<WorkerEvent>;
 }
 
-/** A running worker; see {@linkcode createWorker}. */
+/**
+ * A running worker; see {@linkcode createWorker}.
+ *
+ * @example
+ * ```ts
+ * const worker = await createWorker({ handler: (task) => console.log(task.payload) });
+ * console.log(worker.name, worker.inHand);
+ * await worker.close();
+ * ```
+ */
 export interface Worker extends EventTarget, AsyncDisposable {
   /** The name in its events and logs. */
   readonly name: string;

@@ -19,7 +19,15 @@ import { log } from "../log.ts";
 import { type QueueWatch, watchQueue } from "../monitor.ts";
 import { buildTimeline } from "../timeline.ts";
 
-/** Options of {@linkcode startDashboard}. */
+/**
+ * Options of {@linkcode startDashboard}.
+ *
+ * @example
+ * ```ts
+ * const options: DashboardOptions = { url, queue: "images", host: "127.0.0.1", port: 8080 };
+ * await using dashboard = await startDashboard(options);
+ * ```
+ */
 export interface DashboardOptions {
   /** Broker URL. */
   url: string;
@@ -35,7 +43,15 @@ export interface DashboardOptions {
   heartbeat?: number;
 }
 
-/** A running dashboard. */
+/**
+ * A running dashboard.
+ *
+ * @example
+ * ```ts
+ * await using dashboard: Dashboard = await startDashboard({ url, queue: "images", port: 0 });
+ * console.log(`${dashboard.url}#token=${dashboard.token}`);
+ * ```
+ */
 export interface Dashboard extends AsyncDisposable {
   /** The page's address, without the token. */
   readonly url: string;
