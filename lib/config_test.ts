@@ -89,7 +89,9 @@ Deno.test("status and demo flags share the same parsing and checks", () => {
   assert.deepEqual([status.queue, status.json, status.watch], ["q", true, false]);
   const demo = parseDemoArgs([], {});
   assert.ok(demo !== "help");
-  assert.deepEqual([demo.queue, demo.workers, demo.count, demo.timeScale], [DEMO_QUEUE, 3, 10, 1]);
+  assert.deepEqual([demo.workers, demo.count, demo.timeScale], [3, 10, 1]);
+  assert.match(demo.queue, new RegExp(`^${DEMO_QUEUE}_[0-9a-f]{8}$`), "each run its own queue");
+  assert.notEqual(demo.queue, (parseDemoArgs([], {}) as typeof demo).queue);
   assert.throws(() => parseDemoArgs(["--workers", "1"], {}), /Invalid --workers "1"/);
   assert.throws(() => parseDemoArgs(["--time-scale", "0"], {}), /needs tasks that take some time/);
   assert.throws(() => parseStatusArgs([], { AMQP_URL: "redis://x" }), /Invalid AMQP_URL/);

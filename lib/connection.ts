@@ -109,7 +109,6 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
       maxRetries: Infinity,
       waitForConnect: false,
       setup: async (model: ChannelModel) => {
-        logger.info("Connected to {url}", { url: current().redacted });
         // A cluster electing a queue leader can leave a declare or a consume unanswered: give
         // up on this connection after a while, and start over.
         let timer: ReturnType<typeof setTimeout> | undefined;
@@ -134,6 +133,7 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
     recovering.close().catch(() => {});
   };
   recovering.on("connect", () => {
+    logger.info("Connected to {url}", { url: current().redacted });
     connectedOnce = true;
     retrying = false;
   });
@@ -204,7 +204,7 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
 function fatalError(error: Error, node: BrokerAddress): Error | undefined {
   if (error instanceof ConfigError) return error;
   const text = error.message;
-  if (/ACCESS[-_]REFUSED|403/.test(text)) {
+  if (/ACCESS[-_]REFUSED|\b403 \(/.test(text)) {
     return new ConfigError(
       `The broker at ${node.redacted} refused the credentials of user ` +
         `"${printable(node.username)}" ` +
@@ -213,7 +213,7 @@ function fatalError(error: Error, node: BrokerAddress): Error | undefined {
     );
   }
   // The broker answers connection.open with a close: the virtual host is missing or forbidden.
-  if (/NOT[-_]ALLOWED|530|Expected ConnectionOpenOk; got <ConnectionClose/.test(text)) {
+  if (/NOT[-_]ALLOWED|\b530 \(|Expected ConnectionOpenOk; got <ConnectionClose/.test(text)) {
     return new ConfigError(
       `The broker at ${node.redacted} refused access to virtual host "${printable(node.vhost)}": ` +
         `it does not exist, or user "${printable(node.username)}" has no permissions on it`,

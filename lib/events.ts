@@ -56,7 +56,7 @@ export interface BaseEvent {
 }
 
 /** How often a worker publishes `worker.status`, in ms. */
-export const STATUS_INTERVAL_MS = 2_000;
+export const STATUS_INTERVAL_MS = 1_000;
 
 /**
  * A worker started consuming, reports its state (every {@linkcode STATUS_INTERVAL_MS}), or stopped.

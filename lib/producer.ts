@@ -139,12 +139,13 @@ interface Pending {
   end: () => void;
   confirmed: () => void;
   refused: (error: Error) => void;
-  /** Times the broker refused it (basic.nack). */
+  /** Times the broker refused it (basic.nack), and when it did first. */
   nacks: number;
+  firstNack?: number;
 }
 
-/** Refusals (basic.nack) of one task after which it is reported rather than published again. */
-const MAX_NACKS = 5;
+/** How long a task the broker keeps refusing (basic.nack) is published again before it is reported. */
+const NACK_PATIENCE_MS = 60_000;
 
 /** Unconfirmed tasks beyond which {@linkcode Producer.enqueueMany} waits before taking more. */
 const MAX_IN_FLIGHT = 10_000;
@@ -298,14 +299,15 @@ class TareasProducer implements Producer {
       pending.confirmed();
     } else if (this.#channel === channel && /nacked/.test(errorMessage(error))) {
       // A live broker could not take the task (a cluster electing a new queue leader, say):
-      // publish it again a little later, a few times, then report it rather than loop.
-      if (++pending.nacks > MAX_NACKS) {
+      // publish it again a little later, for a while, then report it rather than loop.
+      pending.firstNack ??= Date.now();
+      if (Date.now() - pending.firstNack > NACK_PATIENCE_MS) {
         this.#pending.delete(key);
         pending.end();
         pending.refused(
           new TareasError(
-            `The broker refused task #${pending.task.seq} ${pending.task.id} ${MAX_NACKS + 1} ` +
-              "times (basic.nack)",
+            `The broker refused task #${pending.task.seq} ${pending.task.id} (basic.nack) for ` +
+              `${NACK_PATIENCE_MS / 1000} s`,
             1,
           ),
         );
@@ -314,7 +316,7 @@ class TareasProducer implements Producer {
           if (this.#channel !== channel || !this.#pending.has(key)) return;
           this.#outbox.push(key);
           this.#pump();
-        }, 100 * 2 ** pending.nacks);
+        }, Math.min(1_000, 100 * 2 ** pending.nacks++));
       }
     }
     // Otherwise the channel closed: the task stays pending and goes out again after reconnecting.

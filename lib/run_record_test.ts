@@ -50,6 +50,7 @@ Deno.test("tasks of other runs are ignored and tasks never heard of are missing"
     deadLettered: 0,
     finished: 0,
     missing: 3,
+    events: 0,
   });
   for (const event of RECORDED) record.record(event);
   assert.deepEqual(record.counts(), {
@@ -58,6 +59,7 @@ Deno.test("tasks of other runs are ignored and tasks never heard of are missing"
     deadLettered: 0,
     finished: 2,
     missing: 1,
+    events: RECORDED.length,
   });
   const summary = record.summary();
   assert.deepEqual(summary.missingIds, ["never-seen"]);
@@ -132,6 +134,7 @@ Deno.test("events with odd fields are kept out or given defaults, never thrown o
     deadLettered: 1,
     finished: 2,
     missing: 0,
+    events: 3,
   });
   assert.deepEqual(record.summary().dead, [{
     seq: 0,

@@ -84,8 +84,23 @@ Deno.test({
     const started = performance.now();
     await using cluster = await startCluster();
     console.log(`cluster up in ${Math.round(performance.now() - started)} ms`);
+    // Each step brings back the nodes it killed, whatever happened, for the next one.
+    const killed = new Set<number>();
+    const kill = async (index: number) => {
+      killed.add(index);
+      await cluster.kill(index);
+    };
+    const step = (name: string, fn: () => Promise<void>) =>
+      t.step(name, async () => {
+        try {
+          await fn();
+        } finally {
+          for (const index of killed) await cluster.start(index);
+          killed.clear();
+        }
+      });
 
-    await t.step(
+    await step(
       "the seed story: 3 workers, 10 tasks, the leader's node SIGKILLed mid-run: " +
         "all complete, duplicates only for tasks in flight on lost connections",
       async () => {
@@ -102,7 +117,7 @@ Deno.test({
 
         const before = scenario.events.length;
         const killedAt = performance.now();
-        await cluster.kill(LEADER);
+        await kill(LEADER);
         // Tasks started on a connection to the lost node and not completed before the kill.
         const inFlight = new Set(
           scenario.events.slice(0, before).filter((e): e is TaskEvent =>
@@ -147,12 +162,11 @@ Deno.test({
           assert.equal((await child.exit()).code, 0);
         }
         assert.equal(await scenario.ready(), 0, "the queue is empty at the end");
-        await cluster.start(LEADER);
         scenario.pass();
       },
     );
 
-    await t.step(
+    await step(
       "a producer publishing 1,000 tasks with --wait while the leader's node dies: every " +
         "confirmed task completes",
       async () => {
@@ -170,7 +184,7 @@ Deno.test({
           Array.from({ length: 500 }, (_, i) => JSON.stringify({ n: from + i }) + "\n").join("");
         await producer.write(lines(0));
         await scenario.waitForEvent(() => scenario.completions().length >= 100, "100 completions");
-        await cluster.kill(LEADER);
+        await kill(LEADER);
         await producer.write(lines(500));
         await producer.closeInput();
         const status = await producer.exit(120_000);
@@ -179,12 +193,11 @@ Deno.test({
         assert.match(output, /^1000\/1000 tasks completed$/m);
         const seqs = new Set(scenario.completions().map((e) => e.seq));
         assert.equal(seqs.size, 1000, "every task completed");
-        await cluster.start(LEADER);
         scenario.pass();
       },
     );
 
-    await t.step(
+    await step(
       "a frozen node: workers connected to it move to another node within a few " +
         "heartbeats, and nothing is lost",
       async () => {

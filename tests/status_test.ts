@@ -33,7 +33,15 @@ Deno.test({
     assert.equal(snapshot.workers.length, 1);
     assert.deepEqual(
       { ...snapshot.workers[0], lastSeen: "" },
-      { name: "busy", state: "online", lastSeen: "", inHand: 2, completed: 0, failed: 0 },
+      {
+        name: "busy",
+        state: "online",
+        lastSeen: "",
+        inHand: 2,
+        completed: 0,
+        failed: 0,
+        node: new URL(scenario.url).host,
+      },
     );
     scenario.pass();
   },

@@ -30,13 +30,14 @@ Deno.test({
       assert.equal(hints(), 1);
     });
 
-    await scenario.step(t, "a worker comes, runs two tasks, then stops", async () => {
+    await scenario.step(t, "a worker comes, runs a task or two, then stops", async () => {
       const worker = await scenario.startWorker("leaving", ["--time-scale", "0.5"]);
       await scenario.waitForEvent((e) => e.type === "task.completed", "a first completion");
       worker.kill("SIGTERM");
       assert.equal((await worker.exit()).code, 0);
       await scenario.waitForEvent((e) => e.type === "worker.offline", "worker.offline");
-      assert.equal(new Set(scenario.completions().map((e) => e.taskId)).size, 2);
+      const done = new Set(scenario.completions().map((e) => e.taskId)).size;
+      assert.ok(done >= 1 && done < 3, `${done} of 3 tasks done: some are left`);
     });
 
     await scenario.step(t, "it says so again, and keeps waiting", async () => {
