@@ -12,6 +12,7 @@ import { createProducer, type Producer } from "./lib/producer.ts";
 import { RunRecord } from "./lib/run_record.ts";
 import { waitForRun } from "./lib/run_wait.ts";
 import { randomComplexity } from "./lib/task.ts";
+import { printable } from "./lib/text.ts";
 import { watchEvents } from "./lib/watch.ts";
 
 /** Tasks handed to the library at once: bounds the memory of a large run. */
@@ -20,6 +21,7 @@ const CHUNK = 10_000;
 /** Publishes the tasks, and with `--wait` watches them finish; resolves with the exit code. */
 async function produce(config: ProducerConfig): Promise<number> {
   const logger = log("producer");
+  if (config.timeline !== undefined) await checkWritable(config.timeline);
   const { url, queue, heartbeat } = config;
   const record = config.wait ? new RunRecord([]) : undefined;
   // Subscribed before the first publish, so no event of the run can be missed.
@@ -119,6 +121,20 @@ async function publishLines(producer: Producer, record: RunRecord | undefined): 
   }
   await settle();
   return published;
+}
+
+/**
+ * Fails before anything is published when the timeline could not be written: `deno task produce`
+ * may only write in the project's directory.
+ */
+async function checkWritable(file: string): Promise<void> {
+  const { state } = await Deno.permissions.query({ name: "write", path: file });
+  if (state !== "granted") {
+    throw new UsageError(
+      `Cannot write --timeline ${printable(file)}: deno task produce may only write in the ` +
+        "project's directory; give a file there, or run deno run --allow-write producer.ts",
+    );
+  }
 }
 
 /** The lines of a byte stream, decoded as UTF-8. */

@@ -9,7 +9,8 @@ import { Buffer } from "node:buffer";
 import type { ConsumeMessage } from "amqplib";
 import type { TaskEvent } from "../lib/events.ts";
 import { createTask } from "../lib/task.ts";
-import { run, Scenario } from "../testing/scenario.ts";
+import { canStartPrivateNode, startPrivateNode } from "../testing/broker.ts";
+import { freshQueue, run, Scenario } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };
 
@@ -204,5 +205,61 @@ Deno.test({
     // Tried: each --wait left a durable queue that kept collecting every event for 60 s.
     assert.equal(await scenario.queueExists(name), false, `${name} was deleted`);
     scenario.pass();
+  },
+});
+
+Deno.test({
+  name: "a newline or an ESC in a worker name or a task id cannot forge a log line or reach the " +
+    "terminal raw",
+  ...options,
+  async fn() {
+    await using scenario = await Scenario.open();
+    const name = "evil\x1b[31m\nname";
+    // Tried: these reached text logs, status, the run summary and the timeline unescaped.
+    const worker = await scenario.startWorker(name, ["--time-scale", "0"], { LOG_LEVEL: "info" });
+    const task = createTask(null, { id: "id\x1b[2J\n12:00:00.000 [INF] forged", seq: 1 });
+    const producer = await scenario.startWaitingProducer(1, 0, 30);
+    await scenario.publish(task);
+    await scenario.waitForEvent(
+      (e) => e.type === "task.completed" && "taskId" in e && e.taskId === task.id,
+      "the task with a hostile id to complete",
+    );
+    worker.kill("SIGTERM");
+    assert.equal((await worker.exit()).code, 0);
+    await producer.exit(30_000);
+    for (const child of [worker, producer]) {
+      const output = child.lines.join("\n");
+      assert.ok(!output.includes("\x1b"), `no raw ESC from ${child.name}`);
+      assert.doesNotMatch(output, /^12:00:00\.000 \[INF\] forged/m, `no forged line`);
+    }
+    assert.match(worker.lines.join("\n"), /Completed task #1 id\\x1b\[2J\\n12:00:00\.000/);
+    assert.match(producer.lines.join("\n"), /evil\\x1b\[31m\\nname/, "the summary escapes it");
+    scenario.pass();
+  },
+});
+
+Deno.test({
+  name: "a task larger than the broker's max_message_size is refused in one line, and the " +
+    "producer does not publish it again forever",
+  // Needs a private node configured with a small max_message_size (CI installs rabbitmq-server).
+  ignore: !await canStartPrivateNode(),
+  ...options,
+  async fn() {
+    await using node = await startPrivateNode({ config: "max_message_size = 65536" });
+    const queue = freshQueue("oversized");
+    // Tried: a publish over the limit closes the channel with a 406; the producer reconnected
+    // and published it again, forever.
+    const lines = ['{"n":1}', JSON.stringify({ blob: "x".repeat(100_000) }), '{"n":3}'];
+    const result = await run("producer.ts", ["--queue", queue, "--stdin"], {
+      AMQP_URL: node.url,
+      LOG_LEVEL: "error",
+    }, lines.join("\n") + "\n");
+    assert.equal(result.code, 1, result.stderr);
+    const stderr = result.stderr.trim().split("\n");
+    assert.equal(stderr.length, 1, result.stderr);
+    assert.match(
+      stderr[0]!,
+      /^producer: The broker refused task #2 \S+: its \d+ bytes exceed the broker's max_message_size of 65536$/,
+    );
   },
 });
