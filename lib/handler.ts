@@ -75,8 +75,9 @@ export type TaskHandler<P = unknown> = (task: Task<P>, context: TaskContext) => 
  * await using worker = await createWorker({ handler: sleepHandler, timeScale: 0.1 });
  * ```
  */
-export function sleepHandler(task: Task, context: TaskContext): Promise<void> {
-  return delay(task.complexity * context.timeScale * 1000, context.signal);
+export function sleepHandler(task: Task, context: TaskContext): Promise<void> | void {
+  const ms = task.complexity * context.timeScale * 1000;
+  if (ms > 0) return delay(ms, context.signal); // No work, no promise: a no-op task costs nothing.
 }
 
 /**

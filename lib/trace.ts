@@ -25,10 +25,16 @@ const tracer = trace.getTracer("tareas");
  * and records nothing.
  */
 function tracing(): boolean {
-  const provider = trace.getTracerProvider();
-  return !(provider instanceof ProxyTracerProvider) ||
-    provider.getDelegateTracer("tareas") !== undefined;
+  if (tracingChecked === undefined) {
+    const provider = trace.getTracerProvider();
+    tracingChecked = !(provider instanceof ProxyTracerProvider) ||
+      provider.getDelegateTracer("tareas") !== undefined;
+  }
+  return tracingChecked;
 }
+
+/** Whether spans are recorded, checked once: a provider is registered at start-up or never. */
+let tracingChecked: boolean | undefined;
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 /** Starts the producer's span for one task; returns it and the `traceparent` header to send. */

@@ -205,8 +205,8 @@ interface Session {
   publish: ConfirmChannel;
   delayQueues: Map<number, Promise<string>>;
   consumerTag?: string;
-  /** Aborted when a channel of the session closes: its deliveries are back in the queue. */
-  lost: AbortController;
+  /** The tasks running from its deliveries, aborted when a channel of the session closes. */
+  runs: Set<Run>;
   /** Deliveries not yet acked or rejected, in delivery order. */
   delivered: ConsumeMessage[];
   /** Deliveries finished and waiting for their ack. */
@@ -245,7 +245,16 @@ class TareasWorker<P> extends EventTarget implements Worker {
   #stopping = false;
   #closing: Promise<void> | undefined;
   #waiting: Delivery[] = [];
-  #running = new Set<Promise<void>>();
+  /** Deliveries whose handling has begun and not ended. */
+  #active = 0;
+  /** Called when the last active delivery ends (set while closing). */
+  #drained: (() => void) | undefined;
+  /** Tasks running, with the time their handler must end by. */
+  #runs = new Set<Run>();
+  #sweeper: ReturnType<typeof setInterval> | undefined;
+  /** Lifecycle event types with listeners: the others are not dispatched at all. */
+  #listened = new Map<string, number>();
+  #infoEnabled = false;
   #completed = 0;
   #failed = 0;
   /** Completion times of the last minute, for the status event. */
@@ -286,10 +295,12 @@ class TareasWorker<P> extends EventTarget implements Worker {
   }
 
   get inHand(): number {
-    return this.#running.size + this.#waiting.length;
+    return this.#active + this.#waiting.length;
   }
 
   async start(): Promise<void> {
+    // Checked once: a line per task costs even when its level is off.
+    this.#infoEnabled = this.#logger.isEnabledFor("info");
     if (this.#taskTimeoutMs === 0 || this.#taskTimeoutMs >= BROKER_CONSUMER_TIMEOUT_MS) {
       this.#logger.warn(
         "Task timeout {timeout} is not below the broker's 30-minute consumer timeout: a task " +
@@ -308,6 +319,9 @@ class TareasWorker<P> extends EventTarget implements Worker {
       this.close();
     });
     this.#statusTimer = setInterval(() => this.#publishStatus(), STATUS_INTERVAL_MS);
+    if (this.#taskTimeoutMs > 0) {
+      this.#sweeper = setInterval(() => this.#sweep(), Math.min(100, this.#taskTimeoutMs / 4));
+    }
     if (this.#signal?.aborted) this.close();
     this.#signal?.addEventListener("abort", () => this.close(), { once: true });
   }
@@ -323,13 +337,14 @@ class TareasWorker<P> extends EventTarget implements Worker {
   async #close(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#statusTimer);
-    this.#logger.info("Stopping: finishing {count} task(s) in hand", { count: this.#running.size });
+    this.#logger.info("Stopping: finishing {count} task(s) in hand", { count: this.#active });
     this.#waiting.length = 0; // Never started: the connection's close returns them to the queue.
     const session = this.#session;
     if (session?.consumerTag) {
       await session.consume.cancel(session.consumerTag).catch(() => {});
     }
-    await Promise.allSettled([...this.#running]);
+    if (this.#active > 0) await new Promise<void>((resolve) => this.#drained = resolve);
+    clearInterval(this.#sweeper);
     this.#flush();
     this.#emit(workerEvent("worker.offline", this.name));
     await this.#events.flush();
@@ -341,7 +356,27 @@ class TareasWorker<P> extends EventTarget implements Worker {
 
   #emit(event: TareasEvent): void {
     this.#events.publish(event);
-    this.dispatchEvent(new WorkerLifecycleEvent(event));
+    if (this.#listened.has(event.type)) this.dispatchEvent(new WorkerLifecycleEvent(event));
+  }
+
+  override addEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void {
+    super.addEventListener(type, listener, options);
+    this.#listened.set(type, (this.#listened.get(type) ?? 0) + 1);
+  }
+
+  override removeEventListener(
+    type: string,
+    listener: EventListenerOrEventListenerObject | null,
+    options?: boolean | EventListenerOptions,
+  ): void {
+    super.removeEventListener(type, listener, options);
+    const count = (this.#listened.get(type) ?? 0) - 1;
+    if (count > 0) this.#listened.set(type, count);
+    else this.#listened.delete(type);
   }
 
   #publishStatus(): void {
@@ -377,13 +412,15 @@ class TareasWorker<P> extends EventTarget implements Worker {
       consume,
       publish,
       delayQueues: new Map(),
-      lost: new AbortController(),
+      runs: new Set(),
       delivered: [],
       finished: new Set(),
     };
     for (const [channel, what] of channels) {
       channel.on("close", () => {
-        session.lost.abort();
+        // Its deliveries are back in the queue: the broker hands them to another worker.
+        for (const run of session.runs) run.controller.abort(new ConnectionLostError());
+        session.runs.clear();
         if (this.#session !== session) return;
         this.#session = undefined;
         this.#events.channel = undefined;
@@ -423,18 +460,24 @@ class TareasWorker<P> extends EventTarget implements Worker {
   }
 
   #receive(delivery: Delivery): void {
-    if (this.#running.size >= this.#concurrency) {
+    if (this.#active >= this.#concurrency) {
       this.#waiting.push(delivery);
       return;
     }
-    const run = this.#handle(delivery)
-      .catch((error) => this.#logger.error("Task handling failed: {error}", { error }))
-      .finally(() => {
-        this.#running.delete(run);
-        const next = this.#waiting.shift();
-        if (next) this.#receive(next);
-      });
-    this.#running.add(run);
+    this.#active++;
+    this.#run(delivery);
+  }
+
+  async #run(delivery: Delivery): Promise<void> {
+    try {
+      await this.#handle(delivery);
+    } catch (error) {
+      this.#logger.error("Task handling failed: {error}", { error });
+    }
+    this.#active--;
+    const next = this.#waiting.shift();
+    if (next) this.#receive(next);
+    else if (this.#active === 0) this.#drained?.();
   }
 
   async #handle(delivery: Delivery): Promise<void> {
@@ -478,10 +521,12 @@ class TareasWorker<P> extends EventTarget implements Worker {
       ...fields,
     };
     this.#emit(startedEvent);
-    this.#logger.info(
-      "Started task #{seq} {taskId} (complexity {complexity}, attempt {attempt}{again})",
-      { ...fields, complexity: task.complexity, again: redelivered ? ", redelivered" : "" },
-    );
+    if (this.#infoEnabled) {
+      this.#logger.info(
+        "Started task #{seq} {taskId} (complexity {complexity}, attempt {attempt}{again})",
+        { ...fields, complexity: task.complexity, again: redelivered ? ", redelivered" : "" },
+      );
+    }
     const started = performance.now();
     try {
       await withProcessSpan(
@@ -536,10 +581,12 @@ class TareasWorker<P> extends EventTarget implements Worker {
     });
     this.#completed++;
     this.#recent.push(Date.now());
-    this.#logger.info("Completed task #{seq} {taskId} in {durationMs} ms", {
-      ...fields,
-      durationMs,
-    });
+    if (this.#infoEnabled) {
+      this.#logger.info("Completed task #{seq} {taskId} in {durationMs} ms", {
+        ...fields,
+        durationMs,
+      });
+    }
     if (this.#crashAfterCompleted) {
       // Test-only crash point: die once the broker has the completion event, before the ack.
       await this.#events.flush();
@@ -555,36 +602,39 @@ class TareasWorker<P> extends EventTarget implements Worker {
     session: Session,
   ): Promise<void> {
     const controller = new AbortController();
-    const timeoutMs = this.#taskTimeoutMs;
-    const timer = timeoutMs > 0
-      ? setTimeout(() => controller.abort(new TaskTimeoutError(timeoutMs)), timeoutMs)
-      : undefined;
     const { signal } = controller;
-    // The connection that delivered the task is gone: the broker hands it to another worker.
-    const lost = () => controller.abort(new ConnectionLostError());
-    if (session.lost.signal.aborted) lost();
-    session.lost.signal.addEventListener("abort", lost, { once: true });
+    const run: Run = {
+      controller,
+      deadline: this.#taskTimeoutMs > 0 ? performance.now() + this.#taskTimeoutMs : Infinity,
+    };
+    // The session aborts it if the connection that delivered the task is lost; the sweeper if
+    // it runs past the task timeout.
+    session.runs.add(run);
+    this.#runs.add(run);
     try {
-      await new Promise<void>((resolve, reject) => {
-        // A handler that ignores its signal is abandoned when it fires; its promise is left behind.
-        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-        Promise.resolve()
-          .then(() =>
-            this.#handler(task, {
-              signal,
-              attempt,
-              redelivered,
-              logger: this.#handlerLogger,
-              timeScale: this.#timeScale,
-            })
-          )
-          .then(() => resolve(), reject);
+      const result = this.#handler(task, {
+        signal,
+        attempt,
+        redelivered,
+        logger: this.#handlerLogger,
+        timeScale: this.#timeScale,
       });
+      if (isThenable(result)) await abandonOnAbort(Promise.resolve(result), signal);
     } catch (error) {
       throw signal.aborted ? signal.reason : error;
     } finally {
-      clearTimeout(timer);
-      session.lost.signal.removeEventListener("abort", lost);
+      session.runs.delete(run);
+      this.#runs.delete(run);
+    }
+  }
+
+  /** Aborts the handlers that ran past the task timeout; runs while the worker does. */
+  #sweep(): void {
+    const now = performance.now();
+    for (const run of this.#runs) {
+      if (now < run.deadline) continue;
+      this.#runs.delete(run);
+      run.controller.abort(new TaskTimeoutError(this.#taskTimeoutMs));
     }
   }
 
@@ -729,7 +779,7 @@ class TareasWorker<P> extends EventTarget implements Worker {
       return;
     }
     session.finished.add(message);
-    if (this.#running.size + this.#waiting.length <= 1) {
+    if (this.#active + this.#waiting.length <= 1) {
       this.#flush(); // Nothing else in hand: the broker waits for this ack.
     } else if (!this.#flushScheduled) {
       this.#flushScheduled = true;
@@ -824,4 +874,37 @@ class ConnectionLostError extends Error {
 function remove<T>(list: T[], item: T): void {
   const index = list.indexOf(item);
   if (index !== -1) list.splice(index, 1);
+}
+
+/** A task's handler while it runs. */
+interface Run {
+  controller: AbortController;
+  /** `performance.now()` by which it must end (Infinity without a task timeout). */
+  deadline: number;
+}
+
+/**
+ * Waits for a handler's promise, or rejects as soon as `signal` aborts: a handler that ignores
+ * its signal is abandoned there, its promise left behind.
+ */
+function abandonOnAbort(result: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    result.then(
+      () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      },
+      (error) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === "function";
 }
