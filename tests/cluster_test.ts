@@ -8,9 +8,10 @@
 import assert from "node:assert/strict";
 import amqp from "amqplib";
 import type { TareasEvent, TaskEvent } from "../lib/events.ts";
+import { createProducer, type Producer } from "../lib/producer.ts";
 import { declareTopology } from "../lib/topology.ts";
 import { canStartCluster, type Cluster, startCluster } from "../testing/cluster.ts";
-import { type Child, run, Scenario } from "../testing/scenario.ts";
+import { type Child, run, Scenario, within } from "../testing/scenario.ts";
 
 /** The node indexes: the leader is placed on 0, the test itself talks to 1. */
 const LEADER = 0;
@@ -193,6 +194,36 @@ Deno.test({
         assert.match(output, /^1000\/1000 tasks completed$/m);
         const seqs = new Set(scenario.completions().map((e) => e.seq));
         assert.equal(seqs.size, 1000, "every task completed");
+        scenario.pass();
+      },
+    );
+
+    await step(
+      "a producer that loses its node reconnects while the survivors elect the queue's leader: " +
+        "its new channel refuses every task (basic.nack), so it publishes them on another",
+      async () => {
+        await using scenario = await Scenario.open(cluster.urls[OBSERVER]);
+        await declareOn(cluster, LEADER, scenario.queue);
+        const url = `${cluster.urls[LEADER]},${cluster.urls[OBSERVER]}`;
+        let producer: Producer | undefined;
+        for (let i = 1; producer === undefined; i++) {
+          assert.ok(i <= 40, "40 producers connected and none to the leader's node");
+          const candidate = await createProducer({ url, queue: scenario.queue, name: `p${i}` });
+          const on = await cluster.rabbitmqctl(LEADER, ["list_connections", "client_properties"]);
+          if (on.includes(`"p${i}"`)) producer = candidate;
+          else await candidate.close();
+        }
+        try {
+          await kill(LEADER);
+          // Measured on 3.10: a channel opened this soon refuses every publish for good; on
+          // that channel alone, these would be refused for 60 s and then reported.
+          const payloads = Array.from({ length: 200 }, (_, n) => ({ n }));
+          const tasks = await within(producer.enqueueMany(payloads), 30_000, "200 confirms");
+          assert.equal(tasks.length, 200);
+        } finally {
+          await producer.close();
+        }
+        assert.ok(await scenario.ready() >= 200, "every confirmed task is in the queue");
         scenario.pass();
       },
     );
