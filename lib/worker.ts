@@ -348,7 +348,8 @@ class TareasWorker<P> extends EventTarget implements Worker {
     this.#flush();
     this.#emit(workerEvent("worker.offline", this.name));
     await this.#events.flush();
-    this.#events.channel = undefined;
+    this.#events.stop();
+    await this.#events.attach(undefined);
     await this.#connection?.close();
     this.#logger.info("Worker {name} stopped", { name: this.name });
     this.#settleClosed.resolve();
@@ -394,8 +395,7 @@ class TareasWorker<P> extends EventTarget implements Worker {
   async #setup(model: ChannelModel, node: string): Promise<void> {
     const publish = await model.createConfirmChannel();
     const consume = await model.createChannel();
-    const events = await model.createConfirmChannel();
-    const channels = [[consume, "consume"], [publish, "publish"], [events, "events"]] as const;
+    const channels = [[consume, "consume"], [publish, "publish"]] as const;
     for (const [channel, what] of channels) {
       channel.on(
         "error",
@@ -423,7 +423,7 @@ class TareasWorker<P> extends EventTarget implements Worker {
         session.runs.clear();
         if (this.#session !== session) return;
         this.#session = undefined;
-        this.#events.channel = undefined;
+        this.#events.attach(undefined);
         this.#waiting.length = 0; // Their channel is gone: the broker requeues them.
         if (this.#stopping) return;
         // A channel closed under a live connection (an error, a consumer timeout): start over.
@@ -432,7 +432,7 @@ class TareasWorker<P> extends EventTarget implements Worker {
       });
     }
     this.#session = session;
-    this.#events.channel = events;
+    await this.#events.attach(model);
     if (this.#stopping) return;
     const { consumerTag } = await consume.consume(this.queue, (message) => {
       if (message) {
