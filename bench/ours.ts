@@ -17,9 +17,10 @@ import {
   type StartupRun,
   type ThroughputOptions,
   type ThroughputRun,
+  throughputRun,
   throughputTimeoutMs,
 } from "./_results.ts";
-import { type PublisherWatch, publishRun } from "./floor.ts";
+import { type PublisherWatch, publishRun, watchPublisher } from "./floor.ts";
 import { amqpUrl, benchFile, nowMs, randomQueueName, REPO_ROOT, withTimeout } from "./_util.ts";
 
 const READY_TIMEOUT_MS = 30_000;
@@ -134,6 +135,15 @@ export class Fixture {
     return await Promise.race([online, exited]);
   }
 
+  /** Spawns the library publisher: `tasks` no-op tasks, then `stops` stop tasks; does not wait. */
+  spawnLibraryPublisher(tasks: number, stops: number): Child {
+    const child = spawnDeno(benchFile("_library_publisher.ts"), [
+      ...["--queue", this.queue, "--count", String(tasks), "--stops", String(stops)],
+    ], { name: "library-publisher", env: { AMQP_URL: this.url, LOG_LEVEL: "warning" } });
+    this.children.push(child);
+    return child;
+  }
+
   /** Spawns our producer, logging JSON lines (see {@linkcode watchProducer}); does not wait. */
   spawnProducer(flags: string[]): Child {
     const child = spawnProducer(this.url, ["--queue", this.queue, ...flags]);
@@ -202,65 +212,37 @@ export interface OursThroughputOptions extends ThroughputOptions, OursOptions {}
 export async function runOursThroughput(options: OursThroughputOptions): Promise<ThroughputRun> {
   const timeoutMs = options.timeoutMs ?? throughputTimeoutMs(options.tasks);
   const loadAverage = Deno.loadavg()[0]!;
-  await using fixture = await Fixture.open("ours", [
-    "worker.online",
-    "task.completed",
-    "task.failed",
-    "task.dead",
-  ], options);
+  await using fixture = await Fixture.open("ours", ["worker.online"], options);
   const broker = await serverOf(fixture.url);
   const workers = Array.from({ length: options.consumers }, () =>
     fixture.spawnWorker([
-      "--prefetch",
-      String(options.prefetch),
-      "--concurrency",
-      String(options.concurrency),
-      "--time-scale",
-      "0",
+      ...["--prefetch", String(options.prefetch), "--concurrency", String(options.concurrency)],
+      ...["--time-scale", "0", "--handler", benchFile("_done_handler.ts")],
     ]));
   await Promise.all(workers.map(({ child, name }) => fixture.waitOnline(child, name)));
-
-  const completed = new Set<string>();
-  let first = Infinity;
-  let last = 0;
-  const { promise: allDone, resolve: done, reject: fail } = Promise.withResolvers<void>();
-  fixture.tap.onEvent(({ event, at }) => {
-    if (event.type === "task.failed" || event.type === "task.dead") {
-      fail(new Error(`A no-op task failed: ${JSON.stringify(event)}`));
-    } else if (event.type === "task.completed" && !completed.has(event.taskId)) {
-      completed.add(event.taskId);
-      first = Math.min(first, at);
-      last = at;
-      if (completed.size >= options.tasks) done();
-    }
-  });
   const window = await CpuWindow.open({
     consumers: workers.map(({ child }) => child.pid),
     broker: broker ? [broker.pid] : [],
   });
-  const producer = fixture.spawnProducer([
-    "--count",
-    String(options.tasks),
-    "--min",
-    "0",
-    "--max",
-    "0",
-  ]);
-  const watch = await watchProducer(producer, timeoutMs);
-  await withTimeout(allDone, timeoutMs, `${options.tasks} task.completed`);
+  const publisher = fixture.spawnLibraryPublisher(options.tasks, options.consumers);
+  const watch = await watchPublisher(publisher, timeoutMs);
+  const dones = await Promise.all(
+    workers.map(({ child }) => child.waitForReport("done", timeoutMs)),
+  );
   const cpu = await window.close();
   const published = await watch.finish();
-  const elapsedMs = last - watch.publishedAt;
-  return {
-    tasks: options.tasks,
-    completed: completed.size,
-    elapsedMs,
-    tasksPerSecond: completed.size / elapsedMs * 1000,
-    publishMs: published.confirmedAt - watch.publishedAt,
-    startLagMs: first - watch.publishedAt,
-    loadAverage,
-    cpu: { ...cpu, ...(published.cpu === undefined ? {} : { producer: published.cpu }) },
-  };
+  return throughputRun(
+    options.tasks,
+    { publishedAt: watch.publishedAt, confirmedAt: published.confirmedAt },
+    dones.map((d) => {
+      const [completed, first, last] = d.fields.map(Number) as [number, number, number];
+      return { completed, first, last };
+    }),
+    {
+      loadAverage,
+      cpu: { ...cpu, ...(published.cpu === undefined ? {} : { producer: published.cpu }) },
+    },
+  );
 }
 
 /**
