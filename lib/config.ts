@@ -64,7 +64,8 @@ export interface ProducerConfig extends CommonConfig {
 
 /** Environment variables read by every entry point. */
 export const ENVIRONMENT_HELP = `Environment:
-  AMQP_URL     broker URL (default ${DEFAULT_URL}); the password is never printed
+  AMQP_URL     broker URL (default ${DEFAULT_URL}), or a cluster's nodes' URLs separated by
+               commas; the password is never printed
   LOG_LEVEL    trace, debug, info, warning, error (default info)
   LOG_FORMAT   text or json (default text); logs go to stderr`;
 

@@ -13,7 +13,13 @@
 import type { ChannelModel, ConfirmChannel } from "amqplib";
 import type { Buffer } from "node:buffer";
 import { errorMessage } from "./errors.ts";
-import { encodeEvents, eventsExchange, type EventType, type TareasEvent } from "./events.ts";
+import {
+  encodeEvents,
+  eventsExchange,
+  type EventType,
+  MAX_EVENT_BYTES,
+  type TareasEvent,
+} from "./events.ts";
 import { log } from "./log.ts";
 
 /**
@@ -171,14 +177,16 @@ export class EventPublisher {
     const byType = Map.groupBy(this.#buffer, (event) => event.type);
     this.#buffer = [];
     for (const [type, events] of byType) {
-      const outgoing: Outgoing = {
-        id: `${this.#source}-${++this.#sequence}`,
-        type,
-        body: encodeEvents(events),
-        nacks: 0,
-      };
-      this.#unconfirmed.set(outgoing.id, outgoing);
-      this.#send(outgoing);
+      for (const body of bodies(events)) {
+        const outgoing: Outgoing = {
+          id: `${this.#source}-${++this.#sequence}`,
+          type,
+          body,
+          nacks: 0,
+        };
+        this.#unconfirmed.set(outgoing.id, outgoing);
+        this.#send(outgoing);
+      }
     }
     if (this.#unconfirmed.size > MAX_UNCONFIRMED) {
       const [oldest] = this.#unconfirmed.keys();
@@ -215,4 +223,12 @@ export class EventPublisher {
       setTimeout(() => this.#reopen(channel), Math.min(1_000, 50 * 2 ** outgoing.nacks++));
     }
   }
+}
+
+/** Message bodies for events of one type, each within what readers accept (halving as needed). */
+function bodies(events: TareasEvent[]): Buffer[] {
+  const body = encodeEvents(events);
+  if (body.byteLength <= MAX_EVENT_BYTES || events.length === 1) return [body];
+  const half = Math.ceil(events.length / 2);
+  return [...bodies(events.slice(0, half)), ...bodies(events.slice(half))];
 }

@@ -156,3 +156,35 @@ Deno.test({
     scenario.pass();
   },
 });
+
+Deno.test({
+  name: "100 tasks failing at once with long reasons: every task.dead reaches event readers " +
+    "(a batch larger than readers accept is split)",
+  ...options,
+  async fn() {
+    await using scenario = await Scenario.open();
+    const { url, queue } = scenario;
+    // Tried: 100 deaths in one moment, each with a 2,000-character reason of 2-byte characters,
+    // about 400 KB of events of one type; readers ignore a message over 64 KiB unread.
+    await using worker = await createWorker({
+      url,
+      queue,
+      concurrency: 100,
+      maxAttempts: 1,
+      handler: () => {
+        throw new Error("é".repeat(3_000));
+      },
+    });
+    await using producer = await createProducer({ url, queue });
+    await producer.enqueueMany(Array.from({ length: 100 }, (_, n) => n));
+    await scenario.waitForEvent(
+      () => scenario.events.filter((e) => e.type === "task.dead").length >= 100,
+      "100 task.dead events",
+      30_000,
+    );
+    const dead = scenario.events.filter((e): e is TaskEvent => e.type === "task.dead");
+    assert.equal(new Set(dead.map((e) => e.taskId)).size, 100, "one per task");
+    await worker.close();
+    scenario.pass();
+  },
+});
