@@ -101,8 +101,8 @@ export interface TaskProperties {
   contentType: string;
   /** Seconds since the epoch. */
   timestamp: number;
-  /** `traceparent` (W3C trace context) when there is one. */
-  headers: Record<string, unknown>;
+  /** `traceparent` (W3C trace context), only when there is one. */
+  headers?: Record<string, unknown>;
 }
 
 /** The properties every task is published with: one definition for every publisher. */
@@ -112,7 +112,7 @@ export function taskProperties(task: Task, traceparent?: string): TaskProperties
     messageId: task.id,
     contentType: "application/json",
     timestamp: Math.floor(Date.now() / 1000),
-    headers: traceparent === undefined ? {} : { traceparent },
+    ...(traceparent === undefined ? {} : { headers: { traceparent } }),
   };
 }
 

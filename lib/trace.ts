@@ -1,8 +1,9 @@
 /**
  * W3C trace context across the queue: the producer starts a span per task and puts its
  * `traceparent` in the message headers; the worker continues that trace while it runs the task.
- * With Deno's built-in OpenTelemetry (`OTEL_DENO=true`) both spans are exported as one trace;
- * without it the header still carries a fresh trace id, for correlating logs.
+ * With Deno's built-in OpenTelemetry (`OTEL_DENO=true`), or any registered tracer provider, both
+ * spans are exported as one trace. Without one, nothing is recorded and no header is sent: a
+ * header no one reads would cost every task a few microseconds.
  * @module
  */
 import {
@@ -42,22 +43,21 @@ const NO_SPAN: Pick<Span, "end"> = { end: () => {} };
 
 /**
  * Starts the producer's span for one task; returns it and the `traceparent` header to send.
- * Without tracing, only a fresh `traceparent` for correlating logs (no span is made at all).
+ * Without tracing, no span is made and there is no header.
  */
 export function startPublishSpan(
   queue: string,
   task: Task,
-): { span: Pick<Span, "end">; traceparent: string } {
-  if (!tracing()) return { span: NO_SPAN, traceparent: `00-${randomHex(32)}-${randomHex(16)}-01` };
+): { span: Pick<Span, "end">; traceparent?: string } {
+  if (!tracing()) return { span: NO_SPAN };
   const span = tracer.startSpan(`publish ${queue}`, {
     kind: SpanKind.PRODUCER,
     attributes: attributes(queue, task, "publish"),
   });
   const spanContext = span.spanContext();
-  const traceparent = isSpanContextValid(spanContext)
-    ? formatTraceparent(spanContext)
-    : `00-${randomHex(32)}-${randomHex(16)}-01`;
-  return { span, traceparent };
+  return isSpanContextValid(spanContext)
+    ? { span, traceparent: formatTraceparent(spanContext) }
+    : { span };
 }
 
 /**
@@ -121,14 +121,3 @@ function attributes(queue: string, task: Task, operation: string) {
     "tareas.task.complexity": task.complexity,
   };
 }
-
-/** `length` random hex digits (at most 32), never all zero. */
-function randomHex(length: number): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(length / 2));
-  bytes[0]! |= 1; // Never all zero.
-  let hex = "";
-  for (const byte of bytes) hex += HEX[byte]!;
-  return hex;
-}
-
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
