@@ -845,14 +845,21 @@ function killQuietly(pid: number, signal: Deno.Signal): void {
   }
 }
 
-/** Whether `pid` runs or is stopped: false once it has exited, zombie or not (Linux `/proc`). */
+/**
+ * Whether `pid` runs or is stopped: false once it has exited, zombie or not (Linux `/proc`). Every
+ * thread counts: the main thread of a SIGKILLed beam.smp turns zombie while its other threads
+ * still exit, holding the node's listening socket (a restart then found the old port "accepting").
+ */
 function isAlive(pid: number): boolean {
   try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+    for (const thread of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const stat = Deno.readTextFileSync(`/proc/${pid}/task/${thread.name}/stat`);
+      if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z") return true;
+    }
   } catch {
-    return false;
+    // Gone while we looked.
   }
+  return false;
 }
 
 /** Resolves after `ms`, or as soon as `other` settles. */
