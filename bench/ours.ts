@@ -571,13 +571,21 @@ export async function runOursScale(options: ScaleOptions): Promise<ScaleRun> {
   };
 }
 
-/** Spawns `producer.ts` with `args`, logging JSON lines at info level. */
+/**
+ * Spawns `producer.ts` with `args`, logging JSON lines at info level, with the V8 flags of
+ * `deno task produce` (what a user runs).
+ */
 function spawnProducer(url: string, args: string[]): Child {
   return spawnDeno(`${REPO_ROOT}producer.ts`, args, {
     name: "producer",
     env: { AMQP_URL: url, LOG_LEVEL: "info", LOG_FORMAT: "json" },
+    denoFlags: PRODUCE_V8_FLAGS,
   });
 }
+
+const PRODUCE_V8_FLAGS: string[] = (JSON.parse(
+  await Deno.readTextFile(`${REPO_ROOT}deno.json`),
+).tasks.produce as string).split(/\s+/).filter((flag) => flag.startsWith("--v8-flags="));
 
 /**
  * Watches our producer as {@linkcode watchPublisher} watches the floor's, from its own log lines:
