@@ -14,6 +14,7 @@
  * @module
  */
 import type { ChannelModel, ConfirmChannel } from "amqplib";
+import type { Span } from "@opentelemetry/api";
 import type { Buffer } from "node:buffer";
 import { type Connection, openConnection } from "./connection.ts";
 import { errorMessage, TareasError } from "./errors.ts";
@@ -101,6 +102,9 @@ export interface Producer extends AsyncDisposable {
    * Publishes one task per payload, pipelined (publishing goes on while confirms come back, with
    * back-pressure), and resolves with the tasks once the broker has confirmed them all.
    * `payloads` may be an async iterable; it is read only as fast as the broker takes tasks.
+   *
+   * @throws the first error (a payload that is not JSON, a refused task, or the iterable's own),
+   * once every task published before it has been confirmed; the other payloads are still published.
    */
   enqueueMany<P>(
     payloads: Iterable<P> | AsyncIterable<P>,
@@ -136,8 +140,8 @@ interface Pending {
   task: Task;
   content: Buffer;
   properties: TaskProperties;
-  end: () => void;
-  confirmed: () => void;
+  span: Pick<Span, "end">;
+  confirmed: (task: Task) => void;
   refused: (error: Error) => void;
   /** Times the broker refused it (basic.nack), and when it did first. */
   nacks: number;
@@ -213,31 +217,12 @@ class TareasProducer implements Producer {
   }
 
   enqueue<P>(payload: P, options: EnqueueOptions = {}): Promise<Task<P>> {
-    if (this.#closing) {
-      return Promise.reject(new TareasError("Cannot enqueue: the producer is closed", 1));
-    }
-    let task: Task<P>;
-    let content: Buffer;
-    try {
-      task = createTask(payload, options);
-      content = encodeTask(task);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const { span, traceparent } = startPublishSpan(this.queue, task);
     const { promise, resolve, reject } = Promise.withResolvers<Task<P>>();
-    const key = this.#next++;
-    this.#pending.set(key, {
-      task,
-      content,
-      properties: taskProperties(task, traceparent),
-      end: () => span.end(),
-      confirmed: () => resolve(task),
-      refused: reject,
-      nacks: 0,
-    });
-    this.#outbox.push(key);
-    this.#pump();
+    try {
+      this.#add(payload, options, resolve as (task: Task) => void, reject);
+    } catch (error) {
+      reject(error);
+    }
     return promise;
   }
 
@@ -245,23 +230,76 @@ class TareasProducer implements Producer {
     payloads: Iterable<P> | AsyncIterable<P>,
     options: EnqueueManyOptions<P> = {},
   ): Promise<Task<P>[]> {
-    const confirms: Promise<Task<P>>[] = [];
+    // No promise per task: a count of the unconfirmed ones, and the first failure.
+    const tasks: Task<P>[] = [];
+    let unsettled = 1; // The reading of `payloads`, until it ends.
+    let failure: unknown;
+    const all = Promise.withResolvers<void>();
+    const settled = () => --unsettled === 0 && all.resolve();
     let index = 0;
+    /** Adds one task; returns whether to wait for room before the next. */
+    const take = (payload: P): boolean => {
+      const at = index++;
+      unsettled++;
+      try {
+        this.#add(payload, options.options?.(payload, at) ?? {}, (task) => {
+          tasks[at] = task as Task<P>;
+          settled();
+        }, (error) => {
+          failure ??= error;
+          settled();
+        });
+      } catch (error) {
+        failure ??= error; // Reported below, once every task has settled.
+        settled();
+      }
+      return this.#outbox.length > 0 || this.#pending.size >= MAX_IN_FLIGHT;
+    };
     try {
-      for await (const payload of payloads) {
-        const confirm = this.enqueue(payload, options.options?.(payload, index++));
-        confirm.catch(() => {}); // Reported below, once every task has settled.
-        confirms.push(confirm);
-        if (this.#outbox.length > 0 || this.#pending.size >= MAX_IN_FLIGHT) {
-          await this.#waitForRoom();
-        }
+      // A plain loop for an array: `for await` would wait a turn per payload.
+      if (Symbol.asyncIterator in payloads) {
+        for await (const payload of payloads) if (take(payload)) await this.#waitForRoom();
+      } else {
+        for (const payload of payloads) if (take(payload)) await this.#waitForRoom();
       }
     } catch (error) {
       // The payloads failed (a bad input line): what was published is confirmed first.
-      await Promise.allSettled(confirms);
+      settled();
+      await all.promise;
       throw error;
     }
-    return await Promise.all(confirms);
+    settled();
+    await all.promise;
+    if (failure !== undefined) throw failure;
+    return tasks;
+  }
+
+  /**
+   * Queues a task for publishing; `confirmed` or `refused` is called once the broker answers.
+   * @throws {TareasError} when the producer is closed, {TaskFormatError} for a bad payload.
+   */
+  #add(
+    payload: unknown,
+    options: EnqueueOptions,
+    confirmed: (task: Task) => void,
+    refused: (error: Error) => void,
+  ): void {
+    if (this.#closing) throw new TareasError("Cannot enqueue: the producer is closed", 1);
+    const task = createTask(payload, options);
+    const content = encodeTask(task);
+    const { span, traceparent } = startPublishSpan(this.queue, task);
+    const key = this.#next++;
+    this.#pending.set(key, {
+      task,
+      content,
+      properties: taskProperties(task, traceparent),
+      span,
+      confirmed,
+      refused,
+      nacks: 0,
+    });
+    this.#outbox.push(key);
+    this.#pump();
   }
 
   /** Resolves once the channel takes more and fewer than the in-flight limit are unconfirmed. */
@@ -298,15 +336,15 @@ class TareasProducer implements Producer {
     if (pending === undefined) return;
     if (!error) {
       this.#pending.delete(key);
-      pending.end();
-      pending.confirmed();
+      pending.span.end();
+      pending.confirmed(pending.task);
     } else if (this.#channel === channel && /nacked/.test(errorMessage(error))) {
       // A live broker could not take the task (a cluster electing a new queue leader, say):
       // publish it again a little later, for a while, then report it rather than loop.
       pending.firstNack ??= Date.now();
       if (Date.now() - pending.firstNack > NACK_PATIENCE_MS) {
         this.#pending.delete(key);
-        pending.end();
+        pending.span.end();
         pending.refused(
           new TareasError(
             `The broker refused task #${pending.task.seq} ${pending.task.id} (basic.nack) for ` +
@@ -350,7 +388,7 @@ class TareasProducer implements Producer {
     for (const [key, pending] of this.#pending) {
       if (pending.content.byteLength <= max) continue;
       this.#pending.delete(key);
-      pending.end();
+      pending.span.end();
       pending.refused(
         new TareasError(
           `The broker refused task #${pending.task.seq} ${pending.task.id}: its ` +
@@ -363,7 +401,7 @@ class TareasProducer implements Producer {
 
   #failAll(error: unknown): void {
     for (const pending of this.#pending.values()) {
-      pending.end();
+      pending.span.end();
       pending.refused(error instanceof Error ? error : new Error(String(error)));
     }
     this.#pending.clear();

@@ -153,6 +153,9 @@ Deno.test({
     await assert.rejects(producer.enqueue(10n), /Payload is not JSON/);
     await assert.rejects(producer.enqueue(null, { id: "" }), /Invalid task: "id"/);
     assert.equal(await scenario.ready(), 0, "nothing was published");
+    // Tried: a BigInt among four payloads of a bulk enqueue.
+    await assert.rejects(producer.enqueueMany([1, 2, 3n, 4]), /Payload is not JSON/);
+    assert.equal(await scenario.ready(), 3, "the three good payloads were published, confirmed");
     scenario.pass();
   },
 });
