@@ -535,7 +535,11 @@ export async function runOursScale(options: ScaleOptions): Promise<ScaleRun> {
     "--max",
     "0",
     "--wait",
-  ], { name: "producer --wait", env: { AMQP_URL: fixture.url, LOG_LEVEL: "warning" } });
+  ], {
+    name: "producer --wait",
+    env: { AMQP_URL: fixture.url, LOG_LEVEL: "warning" },
+    denoFlags: PRODUCE_V8_FLAGS,
+  });
   fixture.children.push(producer);
   const summary = `${options.tasks}/${options.tasks} tasks completed`;
   let summaryPrinted = false;
