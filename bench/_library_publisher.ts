@@ -1,7 +1,8 @@
 /**
- * The library's publish path for the publish scenario: `createProducer` from `lib/producer.ts`,
- * then one `enqueueMany` of N no-op tasks, then K tasks `{"stop": true}` (see `_done_handler.ts`). Prints `bench publishing <epoch ms> <CPU ticks>` just before the
- * call and `bench confirmed <epoch ms>` once it has resolved (every task confirmed), as the floor's
+ * The library's publish path, for the publish and throughput scenarios: `createProducer` from
+ * `lib/producer.ts`, then one `enqueueMany` of N no-op tasks, then K tasks `{"stop": true}` (see
+ * `_done_handler.ts`). Prints `bench publishing <epoch ms> <CPU ticks>` just before the call and
+ * `bench confirmed <epoch ms>` once it has resolved (every task confirmed), as the floor's
  * publisher does.
  *
  * `deno run --allow-all bench/_library_publisher.ts --queue Q --count N [--stops K]`

@@ -204,10 +204,10 @@ export class Fixture {
 export interface OursThroughputOptions extends ThroughputOptions, OursOptions {}
 
 /**
- * Runs N no-op tasks through our producer and K workers (prefetch P, concurrency C), all separate
- * processes. Timed from the producer's first publish (reported by a preloaded hook) to the last
- * `task.completed` event received. CPU: the workers and the broker over that window, the
- * producer from its first publish to its exit.
+ * Runs N no-op tasks through the library's publisher and K workers (prefetch P, concurrency C),
+ * all separate processes. Timed from the first publish to the last task reported done by the
+ * workers' handlers (`_done_handler.ts`). CPU: the workers and the broker over that window, the
+ * publisher from its first publish to its exit.
  */
 export async function runOursThroughput(options: OursThroughputOptions): Promise<ThroughputRun> {
   const timeoutMs = options.timeoutMs ?? throughputTimeoutMs(options.tasks);

@@ -484,11 +484,12 @@ function throughputSection(result: SuiteResult): string {
     "a ready line for the others), then the publisher process is spawned; its start-up is " +
     "outside the window, its whole publish phase is inside.",
     "",
-    "- **Ours**: `producer.ts --count N --min 0 --max 0` (confirm channel, persistent messages) " +
-    "to K `worker.ts` processes with `--prefetch P --concurrency C --time-scale 0` on the durable " +
-    "quorum queue they declare. The first publish and the last confirm are reported by " +
-    "`bench/_publish_hook.ts`, preloaded into the unmodified producer; the end is the last " +
-    "`task.completed` event received by the benchmark (read through `subscribeEvents`).",
+    "- **Ours**: the library's `enqueueMany` of N no-op tasks (`bench/_library_publisher.ts`: " +
+    "confirm channel, persistent messages) to K `worker.ts` processes with `--prefetch P " +
+    "--concurrency C --time-scale 0` on the durable quorum queue they declare. The publisher " +
+    "reports its first publish and last confirm as the floor's does; each worker runs " +
+    "`bench/_done_handler.ts`, a no-op handler that reports its last task on a stop task " +
+    "published after the others, as the floor's consumer does: the end is the last of these.",
     "- **Floor, publisher running**: `bench/_floor_publisher.ts` publishes N persistent messages " +
     "of the same size through a confirm channel (waiting on `drain`, then `waitForConfirms`) to " +
     "a fresh queue declared with exactly our work queue's arguments (quorum, delivery limit, " +
@@ -561,7 +562,7 @@ function cpuSection(result: SuiteResult): string {
     "run together) and the **broker** are sampled when the timed window opens (consumers ready, " +
     "before the publisher is spawned; for the filled floor, when the consumers are signalled) " +
     "and when the last completion is seen. The **producer** reports its own CPU time at its " +
-    "first publish (on its `bench publishing` line; ours through `bench/_publish_hook.ts`) and " +
+    "first publish (on its `bench publishing` line) and " +
     "at its exit (`bench/_exit_probe.ts`, preloaded into every process the benchmark spawns, " +
     "prints its CPU time and peak memory as it ends): its start-up is not counted.",
     `- **Broker**: RabbitMQ's process, found through \`/proc\` as the one listening on the ` +
@@ -611,7 +612,7 @@ function publishSection(result: SuiteResult): string {
     "",
     "Each publisher alone, to a fresh queue with our work queue's arguments and no consumer, the " +
     "three interleaved within each repetition. Timed from its first publish to the last " +
-    "confirm (ours: both reported by the preloaded `bench/_publish_hook.ts`; the library: around " +
+    "confirm (ours: its own `Publishing` and `Published … all confirmed` log lines; the library: around " +
     "the `enqueueMany` call in `bench/_library_publisher.ts`); then the queue's message count is " +
     "checked.",
   ].join("\n");
