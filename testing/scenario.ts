@@ -12,6 +12,7 @@ import amqp, {
   type ConsumeMessage,
   type Options,
 } from "amqplib";
+import { delay } from "../lib/async.ts";
 import { type Broker, findOrStartBroker } from "./broker.ts";
 import {
   eventsExchange,
@@ -517,6 +518,25 @@ export class Scenario implements AsyncDisposable {
   /** Messages ready in a queue of this scenario. */
   async ready(queue = this.queue): Promise<number> {
     return (await this.#channel.checkQueue(queue)).messageCount;
+  }
+
+  /**
+   * Resolves once the work queue holds `count` ready messages, for what the broker does on its
+   * own after a process is gone (requeueing what its connection held, once it sees the socket
+   * close); fails with the last count after `ms`.
+   */
+  async readyBecomes(count: number, ms = 5_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    let ready = await this.ready();
+    while (ready !== count) {
+      if (Date.now() > deadline) {
+        throw new Error(
+          `${this.queue} held ${ready} ready message(s) after ${ms} ms, not ${count}`,
+        );
+      }
+      await delay(20);
+      ready = await this.ready();
+    }
   }
 
   /**
