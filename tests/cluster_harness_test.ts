@@ -32,8 +32,15 @@ async function publishConfirmed(
   await within(channel.waitForConfirms(), 30_000, `the confirms of ${ids.length} messages`);
 }
 
-/** Consumes from `queue` at `url`, acking, until `count` distinct message ids have arrived. */
-async function consumeIds(url: string, queue: string, count: number): Promise<Set<string>> {
+/**
+ * Consumes from `queue` at `url`, acking, until `done` says the distinct message ids that have
+ * arrived are enough.
+ */
+async function consumeIds(
+  url: string,
+  queue: string,
+  done: (ids: Set<string>) => boolean,
+): Promise<Set<string>> {
   const connection = await connect(url);
   try {
     const channel = await connection.createChannel();
@@ -44,14 +51,26 @@ async function consumeIds(url: string, queue: string, count: number): Promise<Se
       if (message === null) return all.reject(new Error(`The consumer of ${queue} was cancelled`));
       ids.add(String(message.properties.messageId));
       channel.ack(message);
-      if (ids.size === count) all.resolve();
+      if (done(ids)) all.resolve();
     });
-    await within(all.promise, 30_000, `${count} distinct messages from ${queue} at ${url}`);
+    await within(all.promise, 30_000, `the messages awaited from ${queue} at ${url}`);
     await channel.close();
     return ids;
   } finally {
     await connection.close();
   }
+}
+
+/** `received` holds every id of `expected`, and besides them only ids of `earlier`. */
+function assertOnlyRedeliveries(
+  received: Set<string>,
+  expected: string[],
+  earlier: string[],
+): void {
+  for (const id of expected) assert.ok(received.has(id), `${id} arrived`);
+  const known = new Set([...expected, ...earlier]);
+  const unknown = [...received].filter((id) => !known.has(id));
+  assert.deepEqual(unknown, [], "nothing arrived that was not published and confirmed");
 }
 
 /** The state letter of `pid` in `/proc/<pid>/stat` (R, S, T for stopped, Z...). */
@@ -131,6 +150,7 @@ Deno.test({
 
       const queue = freshQueue("cluster");
       const sent = Array.from({ length: MESSAGES }, () => crypto.randomUUID());
+      const again = [crypto.randomUUID()]; // Published to the killed node once it is back.
       let leader = -1;
 
       await t.step(`${MESSAGES} confirmed persistent messages in a quorum queue`, async () => {
@@ -164,7 +184,11 @@ Deno.test({
             `new leader: node ${survivor}, ${Math.round(performance.now() - killed)} ms after kill`,
           );
           const consumer = (leader + 1) % 3;
-          const received = await consumeIds(cluster.urls[consumer] ?? "", queue, MESSAGES);
+          const received = await consumeIds(
+            cluster.urls[consumer] ?? "",
+            queue,
+            (ids) => ids.size === MESSAGES,
+          );
           assert.deepEqual([...received].toSorted(), sent.toSorted(), "no confirmed message lost");
         },
       );
@@ -180,7 +204,6 @@ Deno.test({
         assert.deepEqual(await runningNodes(cluster, leader), names);
         assert.deepEqual(await runningNodes(cluster, (leader + 1) % 3), names);
         // The restarted node takes clients and publishes into the queue again.
-        const again = [crypto.randomUUID()];
         const connection = await connect(cluster.urls[leader] ?? "");
         try {
           const channel = await connection.createConfirmChannel();
@@ -189,8 +212,14 @@ Deno.test({
         } finally {
           await connection.close();
         }
-        const received = await consumeIds(cluster.urls[(leader + 2) % 3] ?? "", queue, 1);
-        assert.deepEqual([...received], again);
+        const received = await consumeIds(
+          cluster.urls[(leader + 2) % 3] ?? "",
+          queue,
+          (ids) => ids.has(again[0]!),
+        );
+        // At least once: acks sent while the new leader took over may be lost (seen on 3.10.8),
+        // so earlier messages may come again; never one that was not confirmed.
+        assertOnlyRedeliveries(received, again, sent);
       });
 
       await t.step("a frozen node is stopped; the others confirm; thaw resumes it", async () => {
@@ -216,8 +245,12 @@ Deno.test({
         assert.notEqual(await processState(pid), "T", "a thawed beam.smp runs");
         const status = await cluster.rabbitmqctl(frozen, ["status"]);
         assert.match(status, new RegExp(`Status of node ${cluster.nodes[frozen]?.name}`));
-        const received = await consumeIds(cluster.urls[frozen] ?? "", queue, 1);
-        assert.deepEqual([...received], during);
+        const received = await consumeIds(
+          cluster.urls[frozen] ?? "",
+          queue,
+          (ids) => ids.has(during[0]!),
+        );
+        assertOnlyRedeliveries(received, during, [...sent, ...again]);
       });
     } finally {
       await cluster.stop();
