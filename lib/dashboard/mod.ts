@@ -122,8 +122,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const clients = new Set<ReadableStreamDefaultController<Uint8Array>>();
   const encoder = new TextEncoder();
 
+  let stopped = false; // Closing: events still arriving start no timer.
   let broadcastTimer: ReturnType<typeof setTimeout> | undefined;
   const scheduleBroadcast = () => {
+    if (stopped) return;
     broadcastTimer ??= setTimeout(() => {
       broadcastTimer = undefined;
       broadcast();
@@ -131,6 +133,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   };
   let refreshTimer: ReturnType<typeof setTimeout> | undefined;
   const onEvent = (event: TareasEvent) => {
+    if (stopped) return;
     const now = Date.now();
     if (isTaskEvent(event) && typeof event.taskId === "string") {
       recent.push({ ms: now, event });
@@ -412,6 +415,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   let closing: Promise<void> | undefined;
   const close = () =>
     closing ??= (async () => {
+      stopped = true;
       clearInterval(ticker);
       clearInterval(keepAlive);
       clearTimeout(broadcastTimer);
