@@ -20,6 +20,9 @@ import type { Task } from "./task.ts";
 
 const tracer = trace.getTracer("tareas");
 
+/** Whether spans are recorded, checked once: a provider is registered at start-up or never. */
+let tracingChecked: boolean | undefined;
+
 /**
  * Whether spans are recorded at all (Deno's OpenTelemetry is on, or the program registered a
  * provider). Without it, a worker skips trace context per task: it costs microseconds per task
@@ -34,8 +37,6 @@ function tracing(): boolean {
   return tracingChecked;
 }
 
-/** Whether spans are recorded, checked once: a provider is registered at start-up or never. */
-let tracingChecked: boolean | undefined;
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 /** A span that records nothing, for when tracing is off. */

@@ -21,6 +21,7 @@
  */
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
 import type { Logger } from "@logtape/logtape";
+import { abandonOnAbort, isThenable } from "./async.ts";
 import { type Connection, openConnection } from "./connection.ts";
 import { errorMessage, TaskFormatError, TaskTimeoutError, UsageError } from "./errors.ts";
 import { EventPublisher } from "./event_publisher.ts";
@@ -881,30 +882,4 @@ interface Run {
   controller: AbortController;
   /** `performance.now()` by which it must end (Infinity without a task timeout). */
   deadline: number;
-}
-
-/**
- * Waits for a handler's promise, or rejects as soon as `signal` aborts: a handler that ignores
- * its signal is abandoned there, its promise left behind.
- */
-function abandonOnAbort(result: Promise<unknown>, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    result.then(
-      () => {
-        signal.removeEventListener("abort", onAbort);
-        resolve();
-      },
-      (error) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | undefined)?.then === "function";
 }

@@ -31,8 +31,14 @@ Deno.test({
     const sentBack = new Set(
       completions.filter((e: TaskEvent) => e.redelivered).map((e) => e.taskId),
     );
+    assert.ok(sentBack.size > 0, "the kill found tasks in hand, and they came back");
     assert.ok(sentBack.size <= 200, `${sentBack.size} tasks came back: at most the prefetch`);
     assert.ok(completions.length - 3000 <= 200, "duplicates only among the tasks sent back");
+    const seen = new Set<string>();
+    for (const { taskId } of completions) {
+      if (seen.has(taskId)) assert.ok(sentBack.has(taskId), `${taskId} ran twice: it came back`);
+      seen.add(taskId);
+    }
     const byB = completions.slice(0, beforeKill).filter((e) => e.worker === "b").length;
     assert.ok(byB > 0, "both workers took tasks before the kill");
     console.log(
