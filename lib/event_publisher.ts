@@ -8,6 +8,10 @@
  * while a cluster elects a queue's new leader (0.1 s after the old leader's node died) refused
  * every publish to that queue for as long as it lived, while a channel opened later took them all.
  * Workers that lost their node reconnect within that moment.
+ *
+ * Messages are published `mandatory`: the broker returns one that no queue was bound to, so the
+ * publisher knows which event types someone listens to. Only those are worth sending before an
+ * ack ({@linkcode EventPublisher.sendListened}); an event nobody listens to goes out with the window.
  * @module
  */
 import type { ChannelModel, ConfirmChannel } from "amqplib";
@@ -55,6 +59,10 @@ export class EventPublisher {
   #idleTicks = 0;
   #unconfirmed = new Map<string, Outgoing>();
   #confirmed: (() => void)[] = [];
+  /** Event types whose last confirmed message no queue was bound to (the broker returned it). */
+  #unheard = new Set<EventType>();
+  /** Ids of messages the broker returned and has not confirmed yet. */
+  #returned = new Set<string>();
 
   /** A publisher for the events of `queue`; it publishes nothing until it is attached. */
   constructor(queue: string) {
@@ -83,6 +91,18 @@ export class EventPublisher {
   /** Publishes the queued events now (before an ack that must not overtake them). */
   sendNow(): void {
     this.#sendBuffer();
+  }
+
+  /**
+   * Publishes the queued events now if someone listens to one of their types, so that an ack
+   * never overtakes a completion a watcher waits for; otherwise they go out with the window, in
+   * one message with the events around them. A type is listened to until a message of it comes
+   * back unrouted, and again as soon as one is routed.
+   */
+  sendListened(): void {
+    if (this.#unheard.size === 0 || this.#buffer.some((e) => !this.#unheard.has(e.type))) {
+      this.#sendBuffer();
+    }
   }
 
   /**
@@ -125,6 +145,10 @@ export class EventPublisher {
     channel.on("error", (error: Error) => {
       failed = true;
       log("events").debug("The events channel failed: {cause}", { cause: errorMessage(error) });
+    });
+    channel.on("return", (message: { properties: { messageId?: unknown } }) => {
+      const id = message.properties.messageId;
+      if (typeof id === "string") this.#returned.add(id);
     });
     channel.on("close", () => {
       if (this.#channel !== channel) return;
@@ -202,6 +226,7 @@ export class EventPublisher {
       channel.publish(this.#exchange, outgoing.type, outgoing.body, {
         contentType: "application/json",
         messageId: outgoing.id,
+        mandatory: true,
       }, (error) => this.#onConfirm(channel, outgoing, error));
     } catch (error) {
       // The channel is closing: the next one publishes it again.
@@ -213,7 +238,11 @@ export class EventPublisher {
   }
 
   #onConfirm(channel: ConfirmChannel, outgoing: Outgoing, error: unknown): void {
+    // The broker returns an unroutable message before it confirms it.
+    const returned = this.#returned.delete(outgoing.id);
     if (!error) {
+      if (returned) this.#unheard.add(outgoing.type);
+      else this.#unheard.delete(outgoing.type);
       this.#unconfirmed.delete(outgoing.id);
       if (this.#unconfirmed.size === 0) {
         for (const resolve of this.#confirmed.splice(0)) resolve();

@@ -756,8 +756,9 @@ class TareasWorker<P> extends EventTarget implements Worker {
 
   /**
    * Acks or rejects a delivery on the channel it came from; one from a dead channel is dropped
-   * (the broker requeued it). Every ack goes out after the events published before it, so that
-   * a task acked is never a task whose completion nobody heard of. While other deliveries are in
+   * (the broker requeued it). Every ack goes out after the events before it that someone listens
+   * to, so that a task acked is never a task whose completion its listener did not hear of (events
+   * nobody is bound to go out with their window). While other deliveries are in
    * hand, acks wait for the end of the turn and go out together: one ack covers a run of
    * contiguous finished deliveries.
    */
@@ -788,10 +789,10 @@ class TareasWorker<P> extends EventTarget implements Worker {
     }
   }
 
-  /** Publishes the queued events, then sends the acks of the finished deliveries. */
+  /** Publishes the queued events someone listens to, then sends the acks of the finished deliveries. */
   #flush(): void {
     this.#flushScheduled = false;
-    this.#events.sendNow();
+    this.#events.sendListened();
     const session = this.#session;
     if (session === undefined || session.finished.size === 0) return;
     const { delivered, finished, consume } = session;

@@ -209,6 +209,8 @@ export interface ScenarioOptions {
    * @default {false}
    */
   durableEvents?: boolean;
+  /** The binding key of the event subscription (see {@linkcode Scenario.listen}). @default {"#"} */
+  listen?: string;
 }
 
 /** Messages consumed from one queue by {@linkcode Scenario.collect}. */
@@ -233,6 +235,7 @@ export class Scenario implements AsyncDisposable {
   #failed = true;
   #stepFailed = false;
   #durableEvents: boolean;
+  #listen: string;
   #confirm: Promise<ConfirmChannel> | undefined;
 
   private constructor(
@@ -240,13 +243,14 @@ export class Scenario implements AsyncDisposable {
     queue: string,
     connection: ChannelModel,
     channel: Channel,
-    durableEvents: boolean,
+    options: ScenarioOptions,
   ) {
     this.url = url;
     this.queue = queue;
     this.#connection = connection;
     this.#channel = channel;
-    this.#durableEvents = durableEvents;
+    this.#durableEvents = options.durableEvents ?? false;
+    this.#listen = options.listen ?? "#";
   }
 
   /** Connects, and subscribes to the events of a fresh queue before anything runs. */
@@ -258,7 +262,7 @@ export class Scenario implements AsyncDisposable {
       freshQueue(),
       connection,
       channel,
-      options.durableEvents ?? false,
+      options,
     );
     await scenario.#subscribe();
     return scenario;
@@ -279,12 +283,14 @@ export class Scenario implements AsyncDisposable {
 
   async #subscribe(): Promise<void> {
     const onEvent = (event: TareasEvent) => this.#event(event);
-    if (!this.#durableEvents) return subscribeEvents(this.#channel, this.queue, onEvent);
+    if (!this.#durableEvents) {
+      return subscribeEvents(this.#channel, this.queue, onEvent, { pattern: this.#listen });
+    }
     const channel = this.#channel;
     const exchange = eventsExchange(this.queue);
     await channel.assertExchange(exchange, "topic", { durable: true });
     await channel.assertQueue(this.#eventsQueue, { durable: true });
-    await channel.bindQueue(this.#eventsQueue, exchange, "#");
+    await channel.bindQueue(this.#eventsQueue, exchange, this.#listen);
     await channel.consume(this.#eventsQueue, (message) => {
       if (message) { for (const event of parseEvents(message.content)) onEvent(event); }
     }, { noAck: true });
@@ -301,6 +307,11 @@ export class Scenario implements AsyncDisposable {
     this.#channel = channel;
     this.#confirm = undefined;
     await this.#subscribe();
+  }
+
+  /** Subscribes to more of the events: those whose type matches the binding key `pattern`. */
+  async listen(pattern: string): Promise<void> {
+    await subscribeEvents(this.#channel, this.queue, (event) => this.#event(event), { pattern });
   }
 
   /** A channel on the test's own connection, to inspect or feed the queue. */

@@ -191,3 +191,45 @@ Deno.test({
     scenario.pass();
   },
 });
+
+Deno.test({
+  name: "completions no one listens to are not sent before each ack, yet a listener that binds " +
+    "while the worker runs hears every completion from then on",
+  ...options,
+  async fn() {
+    // Tried: 300 no-op tasks through a worker whose task.completed events came back unrouted
+    // (nobody was bound to them), then a listener binding between two batches, then 300 more.
+    await using scenario = await Scenario.open(undefined, { listen: "worker.*" });
+    const { url, queue } = scenario;
+    let handled = 0;
+    let target = 300;
+    let enough = Promise.withResolvers<void>();
+    await using worker = await createWorker({
+      url,
+      queue,
+      handler: () => {
+        if (++handled === target) enough.resolve();
+      },
+    });
+    await using producer = await createProducer({ url, queue });
+    await producer.enqueueMany(Array.from({ length: 300 }, (_, n) => n));
+    await within(enough.promise, 30_000, "300 tasks handled with no listener");
+    assert.equal(scenario.completions().length, 0, "the subscription to worker.* got none");
+
+    await scenario.listen("task.completed");
+    target = 600;
+    enough = Promise.withResolvers();
+    const heard = await producer.enqueueMany(Array.from({ length: 300 }, (_, n) => n));
+    await within(enough.promise, 30_000, "300 more tasks handled");
+    const completed = () => new Set(scenario.completions().map((e) => e.taskId));
+    // The last completions of the first batch may still be in their window: heard too.
+    await scenario.waitForEvent(
+      () => heard.every((task) => completed().has(task.id)),
+      "a completion for each of the 300 tasks published after the binding",
+      10_000,
+    );
+    assert.ok(completed().size < 600, "the completions from before the binding were not heard");
+    await worker.close();
+    scenario.pass();
+  },
+});
