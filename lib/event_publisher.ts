@@ -32,6 +32,12 @@ import { log } from "./log.ts";
  */
 export const EVENT_WINDOW_MS = 10;
 
+/**
+ * How long events of types nobody listens to may wait, in ms: they only have to reach a listener
+ * that binds meanwhile (the first of its events that is routed makes the type listened again).
+ */
+export const UNHEARD_WINDOW_MS = 100;
+
 /** Most events in one message. */
 const MAX_BATCH = 100;
 
@@ -57,6 +63,8 @@ export class EventPublisher {
   #buffer: TareasEvent[] = [];
   #ticker: ReturnType<typeof setInterval> | undefined;
   #idleTicks = 0;
+  /** Ticks since the buffer was last sent, while it only held events nobody listens to. */
+  #unheardTicks = 0;
   #unconfirmed = new Map<string, Outgoing>();
   #confirmed: (() => void)[] = [];
   /** Event types whose last confirmed message no queue was bound to (the broker returned it). */
@@ -100,9 +108,11 @@ export class EventPublisher {
    * back unrouted, and again as soon as one is routed.
    */
   sendListened(): void {
-    if (this.#unheard.size === 0 || this.#buffer.some((e) => !this.#unheard.has(e.type))) {
-      this.#sendBuffer();
-    }
+    if (this.#listenedWaiting()) this.#sendBuffer();
+  }
+
+  #listenedWaiting(): boolean {
+    return this.#unheard.size === 0 || this.#buffer.some((e) => !this.#unheard.has(e.type));
   }
 
   /**
@@ -181,22 +191,29 @@ export class EventPublisher {
   }
 
   /**
-   * Makes sure queued events go out within the window. One ticker does it for every event (a
+   * Makes sure queued events go out within their window. One ticker does it for every event (a
    * timer per event would cost more than the event), and stops after a while without any.
    */
   #schedule(): void {
     this.#ticker ??= setInterval(() => {
-      if (this.#buffer.length > 0) {
-        this.#idleTicks = 0;
+      if (this.#buffer.length === 0) {
+        if (++this.#idleTicks > 100) {
+          clearInterval(this.#ticker);
+          this.#ticker = undefined;
+        }
+        return;
+      }
+      this.#idleTicks = 0;
+      if (
+        this.#listenedWaiting() || ++this.#unheardTicks >= UNHEARD_WINDOW_MS / EVENT_WINDOW_MS
+      ) {
         this.#sendBuffer();
-      } else if (++this.#idleTicks > 100) {
-        clearInterval(this.#ticker);
-        this.#ticker = undefined;
       }
     }, EVENT_WINDOW_MS);
   }
 
   #sendBuffer(): void {
+    this.#unheardTicks = 0;
     if (this.#buffer.length === 0) return;
     const byType = Map.groupBy(this.#buffer, (event) => event.type);
     this.#buffer = [];
