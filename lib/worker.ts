@@ -469,19 +469,43 @@ class TareasWorker<P> extends EventTarget implements Worker {
     this.#run(delivery);
   }
 
-  async #run(delivery: Delivery): Promise<void> {
-    try {
-      await this.#handle(delivery);
-    } catch (error) {
-      this.#logger.error("Task handling failed: {error}", { error });
+  /**
+   * Handles a delivery, then the waiting ones that take its slot. Tasks whose handler finished at
+   * once (a synchronous handler) follow each other in this loop, with no promise and no recursion.
+   */
+  #run(first: Delivery): void {
+    let delivery: Delivery | undefined = first;
+    while (delivery !== undefined) {
+      let pending: Promise<void> | undefined;
+      try {
+        pending = this.#handle(delivery)?.catch((error) => this.#handlingFailed(error));
+      } catch (error) {
+        this.#handlingFailed(error);
+      }
+      if (pending !== undefined) {
+        pending.then(() => {
+          const next = this.#freeSlot();
+          if (next !== undefined) this.#run(next);
+        });
+        return;
+      }
+      delivery = this.#freeSlot();
     }
-    this.#active--;
-    const next = this.#waiting.shift();
-    if (next) this.#receive(next);
-    else if (this.#active === 0) this.#drained?.();
   }
 
-  async #handle(delivery: Delivery): Promise<void> {
+  /** Ends a delivery's turn: returns the waiting delivery that takes its slot, if any. */
+  #freeSlot(): Delivery | undefined {
+    const next = this.#waiting.shift();
+    if (next === undefined && --this.#active === 0) this.#drained?.();
+    return next;
+  }
+
+  #handlingFailed(error: unknown): void {
+    this.#logger.error("Task handling failed: {error}", { error });
+  }
+
+  /** Handles one delivery; returns a promise only when that takes more than this turn. */
+  #handle(delivery: Delivery): Promise<void> | undefined {
     const { message } = delivery;
     const redelivered = message.fields.redelivered;
     let attempt: Attempt = { attempt: 1, returns: 0 };
@@ -497,8 +521,7 @@ class TareasWorker<P> extends EventTarget implements Worker {
         reason: error.message,
       });
       const fields = { taskId: id, seq: 0, attempt: attempt.attempt, redelivered };
-      await this.#deadLetter(delivery, fields, error.message);
-      return;
+      return this.#deadLetter(delivery, fields, error.message);
     }
     const fields: DeliveryFields = {
       taskId: task.id,
@@ -512,67 +535,58 @@ class TareasWorker<P> extends EventTarget implements Worker {
       const reason = `Delivered ${attempt.returns + 1} times without an ack: each run crashed ` +
         "its worker or lost its connection";
       this.#logger.error("Task #{seq} {taskId} dead-lettered: {reason}", { ...fields, reason });
-      await this.#deadLetter(delivery, fields, reason);
-      return;
+      return this.#deadLetter(delivery, fields, reason);
     }
-    const startedEvent: TaskEvent = {
-      type: "task.started",
-      worker: this.name,
-      at: new Date().toISOString(),
-      ...fields,
+    const startedAt = Date.now();
+    const startedEvent = (): TaskEvent => {
+      const event: TaskEvent = {
+        type: "task.started",
+        worker: this.name,
+        at: new Date(startedAt).toISOString(),
+        ...fields,
+      };
+      this.#emit(event);
+      return event;
     };
-    this.#emit(startedEvent);
+    // Remote listeners would not see the event of a task that ends in this turn: it is withdrawn
+    // for its task.completed. So it is made only for a local listener, or once the handler is
+    // found to go on after this turn.
+    let started = this.#listened.has("task.started") ? startedEvent() : undefined;
     if (this.#infoEnabled) {
       this.#logger.info(
         "Started task #{seq} {taskId} (complexity {complexity}, attempt {attempt}{again})",
         { ...fields, complexity: task.complexity, again: redelivered ? ", redelivered" : "" },
       );
     }
-    const started = performance.now();
+    const since = performance.now();
+    let running: Promise<void> | undefined;
     try {
-      await withProcessSpan(
+      running = withProcessSpan(
         this.queue,
         task,
         message.properties.headers?.traceparent,
         () => this.#runHandler(task, attempt.attempt, redelivered, delivery.session),
       );
     } catch (error) {
-      this.#events.withdraw(startedEvent);
-      if (error instanceof ConnectionLostError) {
-        // The broker has already requeued it: neither a failure nor a retry of ours.
-        this.#logger.warn("Abandoned task #{seq} {taskId}: {reason}", {
-          ...fields,
-          reason: error.message,
-        });
-        return;
-      }
-      const durationMs = Math.round(performance.now() - started);
-      const reason = errorMessage(error).slice(0, MAX_REASON - 100);
-      this.#failed++;
-      const next = afterFailure(attempt.attempt, {
-        maxAttempts: this.#maxAttempts,
-        retryDelayMs: this.#retryDelayMs,
-      });
-      if (next.action === "dead") {
-        this.#logger.error(
-          "Task #{seq} {taskId} failed on attempt {attempt}, dead-lettered: " +
-            "{reason}",
-          { ...fields, reason },
-        );
-        await this.#deadLetter(
-          delivery,
-          fields,
-          `${reason} (after ${attempt.attempt} attempts)`,
-          durationMs,
-        );
-      } else {
-        await this.#retry(delivery, fields, reason, durationMs, next.delayMs);
-      }
-      return;
+      return this.#afterFailure(delivery, fields, attempt, since, started, error);
     }
-    const durationMs = Math.round(performance.now() - started);
+    if (running === undefined) return this.#afterSuccess(delivery, fields, since, started);
+    started ??= startedEvent();
+    return running.then(
+      () => this.#afterSuccess(delivery, fields, since, started),
+      (error) => this.#afterFailure(delivery, fields, attempt, since, started, error),
+    );
+  }
+
+  #afterSuccess(
+    delivery: Delivery,
+    fields: DeliveryFields,
+    since: number,
+    started: TaskEvent | undefined,
+  ): Promise<void> | undefined {
+    const durationMs = Math.round(performance.now() - since);
     // Ended within the events window: its completion says it all, in one message.
-    this.#events.withdraw(startedEvent);
+    if (started !== undefined) this.#events.withdraw(started);
     this.#emit({
       type: "task.completed",
       worker: this.name,
@@ -590,18 +604,59 @@ class TareasWorker<P> extends EventTarget implements Worker {
     }
     if (this.#crashAfterCompleted) {
       // Test-only crash point: die once the broker has the completion event, before the ack.
-      await this.#events.flush();
-      Deno.kill(Deno.pid, "SIGKILL");
+      return this.#events.flush().then(() => Deno.kill(Deno.pid, "SIGKILL"));
     }
     this.#settle(delivery, "ack");
   }
 
-  async #runHandler(
+  async #afterFailure(
+    delivery: Delivery,
+    fields: DeliveryFields,
+    attempt: Attempt,
+    since: number,
+    started: TaskEvent | undefined,
+    error: unknown,
+  ): Promise<void> {
+    if (started !== undefined) this.#events.withdraw(started);
+    if (error instanceof ConnectionLostError) {
+      // The broker has already requeued it: neither a failure nor a retry of ours.
+      this.#logger.warn("Abandoned task #{seq} {taskId}: {reason}", {
+        ...fields,
+        reason: error.message,
+      });
+      return;
+    }
+    const durationMs = Math.round(performance.now() - since);
+    const reason = errorMessage(error).slice(0, MAX_REASON - 100);
+    this.#failed++;
+    const next = afterFailure(attempt.attempt, {
+      maxAttempts: this.#maxAttempts,
+      retryDelayMs: this.#retryDelayMs,
+    });
+    if (next.action === "dead") {
+      this.#logger.error(
+        "Task #{seq} {taskId} failed on attempt {attempt}, dead-lettered: " +
+          "{reason}",
+        { ...fields, reason },
+      );
+      await this.#deadLetter(
+        delivery,
+        fields,
+        `${reason} (after ${attempt.attempt} attempts)`,
+        durationMs,
+      );
+    } else {
+      await this.#retry(delivery, fields, reason, durationMs, next.delayMs);
+    }
+  }
+
+  /** Runs the handler; returns a promise only when it goes on after this turn. */
+  #runHandler(
     task: Task<P>,
     attempt: number,
     redelivered: boolean,
     session: Session,
-  ): Promise<void> {
+  ): Promise<void> | undefined {
     const controller = new AbortController();
     const { signal } = controller;
     const run: Run = {
@@ -612,21 +667,31 @@ class TareasWorker<P> extends EventTarget implements Worker {
     // it runs past the task timeout.
     session.runs.add(run);
     this.#runs.add(run);
+    const end = () => {
+      session.runs.delete(run);
+      this.#runs.delete(run);
+    };
+    let result: unknown;
     try {
-      const result = this.#handler(task, {
+      result = this.#handler(task, {
         signal,
         attempt,
         redelivered,
         logger: this.#handlerLogger,
         timeScale: this.#timeScale,
       });
-      if (isThenable(result)) await abandonOnAbort(Promise.resolve(result), signal);
     } catch (error) {
+      end();
       throw signal.aborted ? signal.reason : error;
-    } finally {
-      session.runs.delete(run);
-      this.#runs.delete(run);
     }
+    if (!isThenable(result)) {
+      end();
+      return undefined;
+    }
+    return abandonOnAbort(Promise.resolve(result), signal).then(end, (error) => {
+      end();
+      throw signal.aborted ? signal.reason : error;
+    });
   }
 
   /** Aborts the handlers that ran past the task timeout; runs while the worker does. */
