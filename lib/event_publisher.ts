@@ -61,6 +61,8 @@ export class EventPublisher {
   #source = crypto.randomUUID().slice(0, 8);
   #sequence = 0;
   #buffer: TareasEvent[] = [];
+  /** The types of the events in the buffer (and perhaps of some withdrawn since). */
+  #bufferedTypes = new Set<EventType>();
   #ticker: ReturnType<typeof setInterval> | undefined;
   #idleTicks = 0;
   /** Ticks since the buffer was last sent, while it only held events nobody listens to. */
@@ -92,6 +94,7 @@ export class EventPublisher {
   /** Queues one event; it is published within {@linkcode EVENT_WINDOW_MS}, or by `sendNow`. */
   publish(event: TareasEvent): void {
     this.#buffer.push(event);
+    this.#bufferedTypes.add(event.type);
     if (this.#buffer.length >= MAX_BATCH) this.#sendBuffer();
     else this.#schedule();
   }
@@ -112,7 +115,9 @@ export class EventPublisher {
   }
 
   #listenedWaiting(): boolean {
-    return this.#unheard.size === 0 || this.#buffer.some((e) => !this.#unheard.has(e.type));
+    if (this.#buffer.length === 0) return false;
+    for (const type of this.#bufferedTypes) if (!this.#unheard.has(type)) return true;
+    return false;
   }
 
   /**
@@ -214,6 +219,7 @@ export class EventPublisher {
 
   #sendBuffer(): void {
     this.#unheardTicks = 0;
+    this.#bufferedTypes.clear();
     if (this.#buffer.length === 0) return;
     const byType = Map.groupBy(this.#buffer, (event) => event.type);
     this.#buffer = [];

@@ -536,17 +536,28 @@ export class Scenario implements AsyncDisposable {
    * own after a process is gone (requeueing what its connection held, once it sees the socket
    * close); fails with the last count after `ms`.
    */
-  async readyBecomes(count: number, ms = 5_000): Promise<void> {
+  readyBecomes(count: number, ms = 5_000): Promise<void> {
+    return this.#becomes(() => this.ready(), count, ms, "ready message(s)");
+  }
+
+  /**
+   * Resolves once the work queue has `count` consumers: after a worker process is gone, the
+   * broker has seen its socket close (and requeued what it held); fails after `ms`.
+   */
+  consumersBecome(count: number, ms = 5_000): Promise<void> {
+    const consumers = async () => (await this.#channel.checkQueue(this.queue)).consumerCount;
+    return this.#becomes(consumers, count, ms, "consumer(s)");
+  }
+
+  async #becomes(read: () => Promise<number>, count: number, ms: number, what: string) {
     const deadline = Date.now() + ms;
-    let ready = await this.ready();
-    while (ready !== count) {
+    let value = await read();
+    while (value !== count) {
       if (Date.now() > deadline) {
-        throw new Error(
-          `${this.queue} held ${ready} ready message(s) after ${ms} ms, not ${count}`,
-        );
+        throw new Error(`${this.queue} had ${value} ${what} after ${ms} ms, not ${count}`);
       }
       await delay(20);
-      ready = await this.ready();
+      value = await read();
     }
   }
 

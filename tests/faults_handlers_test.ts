@@ -402,3 +402,29 @@ Deno.test({
     scenario.pass();
   },
 });
+
+Deno.test({
+  name: "a worker killed right after it acked a task has already told its listeners that the " +
+    "task completed",
+  ...options,
+  async fn() {
+    // Tried: a worker SIGKILLed in the turn after task #1's handler returned, while a listener
+    // was bound to task.completed: its ack and its completion event leave in the same write.
+    await using scenario = await Scenario.open();
+    const child = await scenario.startWorker("dies", ["--handler", handler("dies_after_return")]);
+    const task = createTask(null, { seq: 1, complexity: 0 });
+    await scenario.publish(task);
+    const status = await child.status;
+    assert.equal(status.signal, "SIGKILL", "the handler's timer killed the worker");
+    await scenario.waitForEvent(
+      () => eventsOf(scenario, task, "task.completed").length > 0,
+      "task #1's completion, from the killed worker",
+      5_000,
+    );
+    assert.equal(eventsOf(scenario, task, "task.completed")[0]!.worker, "dies");
+    // Once the broker has closed the dead worker's channel, an unacked task would be ready again.
+    await scenario.consumersBecome(0);
+    assert.equal(await scenario.ready(), 0, "acked: the broker did not requeue it");
+    scenario.pass();
+  },
+});
