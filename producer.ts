@@ -28,7 +28,7 @@ async function produce(config: ProducerConfig): Promise<number> {
   await using watch = record
     ? await watchEvents({ url, queue, heartbeat, onEvent: (event) => record.record(event) })
     : undefined;
-  await using producer = await createProducer({ url, queue, heartbeat });
+  await using producer = await createProducer({ url, queue, heartbeat, awaited: config.wait });
   logger.info("Publishing {count} task(s) to {queue}", {
     count: config.stdin ? "standard input's" : config.count,
     queue,

@@ -42,6 +42,13 @@ export interface ProducerOptions {
   heartbeat?: number;
   /** Connection name shown by the broker's management tools. @default {"tareas producer"} */
   name?: string;
+  /**
+   * Someone waits for these tasks' completions, as `produce --wait` does: their worker publishes
+   * each one's `task.completed` (or `task.dead`) before its ack even while it has seen nobody
+   * listen, so that a worker killed right after an ack cannot leave the waiter without it.
+   * @default {false}
+   */
+  awaited?: boolean;
 }
 
 /**
@@ -292,7 +299,7 @@ class TareasProducer implements Producer {
     this.#pending.set(key, {
       task,
       content,
-      properties: taskProperties(task, traceparent),
+      properties: taskProperties(task, { traceparent, awaited: this.#options.awaited }),
       span,
       confirmed,
       refused,

@@ -101,18 +101,37 @@ export interface TaskProperties {
   contentType: string;
   /** Seconds since the epoch. */
   timestamp: number;
-  /** `traceparent` (W3C trace context), only when there is one. */
+  /** `traceparent` (W3C trace context) and {@linkcode AWAITED_HEADER}, only when set. */
   headers?: Record<string, unknown>;
 }
 
+/**
+ * Header of a task someone waits for (`produce --wait`): its worker publishes the task's last
+ * event before its ack even while it has seen nobody listen to such events.
+ */
+export const AWAITED_HEADER = "x-tareas-awaited";
+
+/** Options of {@linkcode taskProperties}. */
+export interface TaskPropertiesOptions {
+  /** The producer's span, as a W3C `traceparent`. */
+  traceparent?: string | undefined;
+  /** Someone waits for the task's completion: sets {@linkcode AWAITED_HEADER}. */
+  awaited?: boolean | undefined;
+}
+
 /** The properties every task is published with: one definition for every publisher. */
-export function taskProperties(task: Task, traceparent?: string): TaskProperties {
+export function taskProperties(task: Task, options: TaskPropertiesOptions = {}): TaskProperties {
+  const { traceparent, awaited } = options;
+  const headers = {
+    ...(traceparent === undefined ? {} : { traceparent }),
+    ...(awaited ? { [AWAITED_HEADER]: true } : {}),
+  };
   return {
     persistent: true,
     messageId: task.id,
     contentType: "application/json",
     timestamp: Math.floor(Date.now() / 1000),
-    ...(traceparent === undefined ? {} : { headers: { traceparent } }),
+    ...(traceparent === undefined && !awaited ? {} : { headers }),
   };
 }
 

@@ -31,5 +31,5 @@ Deno.test("without a tracer provider, a task gets no span and no traceparent hea
   const { span, traceparent } = startPublishSpan("q", createTask(null, { seq: 1 }));
   span.end();
   assert.equal(traceparent, undefined);
-  assert.equal(taskProperties(createTask(null), traceparent).headers, undefined);
+  assert.equal(taskProperties(createTask(null), { traceparent }).headers, undefined);
 });

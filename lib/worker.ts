@@ -42,7 +42,7 @@ import {
   readAttempt,
   republishProperties,
 } from "./rules.ts";
-import { decodeTask, MAX_ID_LENGTH, type Task } from "./task.ts";
+import { AWAITED_HEADER, decodeTask, MAX_ID_LENGTH, type Task } from "./task.ts";
 import { deadQueue, declareDelayQueue, declareTopology, DEFAULT_QUEUE } from "./topology.ts";
 import { withProcessSpan } from "./trace.ts";
 import { DEFAULT_URL } from "./url.ts";
@@ -262,6 +262,8 @@ class TareasWorker<P> extends EventTarget implements Worker {
   #recent: number[] = [];
   #statusTimer: ReturnType<typeof setInterval> | undefined;
   #flushScheduled = false;
+  /** A finished delivery waiting for its ack is of a task someone waits for. */
+  #awaitedFinished = false;
   /** The broker node (`host:port`) of the current connection. */
   #node = "";
   #settleClosed!: { resolve: () => void; reject: (error: unknown) => void };
@@ -846,6 +848,7 @@ class TareasWorker<P> extends EventTarget implements Worker {
       return;
     }
     session.finished.add(message);
+    if (message.properties.headers?.[AWAITED_HEADER] === true) this.#awaitedFinished = true;
     if (this.#active + this.#waiting.length <= 1) {
       this.#flush(); // Nothing else in hand: the broker waits for this ack.
     } else if (!this.#flushScheduled) {
@@ -854,10 +857,15 @@ class TareasWorker<P> extends EventTarget implements Worker {
     }
   }
 
-  /** Publishes the queued events someone listens to, then sends the acks of the finished deliveries. */
+  /**
+   * Publishes the queued events someone listens to (all of them before the ack of a task someone
+   * waits for), then sends the acks of the finished deliveries.
+   */
   #flush(): void {
     this.#flushScheduled = false;
-    this.#events.sendListened();
+    if (this.#awaitedFinished) this.#events.sendNow();
+    else this.#events.sendListened();
+    this.#awaitedFinished = false;
     const session = this.#session;
     if (session === undefined || session.finished.size === 0) return;
     const { delivered, finished, consume } = session;

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { ConsumeMessage } from "amqplib";
 import type { TaskEvent } from "../lib/events.ts";
+import { createProducer } from "../lib/producer.ts";
 import { createTask, type Task } from "../lib/task.ts";
 import { DELIVERY_LIMIT } from "../lib/topology.ts";
 import { type Child, Scenario } from "../testing/scenario.ts";
@@ -423,6 +424,41 @@ Deno.test({
     );
     assert.equal(eventsOf(scenario, task, "task.completed")[0]!.worker, "dies");
     // Once the broker has closed the dead worker's channel, an unacked task would be ready again.
+    await scenario.consumersBecome(0);
+    assert.equal(await scenario.ready(), 0, "acked: the broker did not requeue it");
+    scenario.pass();
+  },
+});
+
+Deno.test({
+  name: "a task someone waits for is heard before its ack, even from a worker that has seen " +
+    "nobody listen to completions",
+  ...options,
+  async fn() {
+    // Tried: a worker that completed 30 tasks while nobody was bound to task.completed (so it
+    // sends such events every 100 ms, not before each ack), then a waiter binding and enqueueing
+    // task #1 as produce --wait does, whose handler's turn ends with a SIGKILL.
+    await using scenario = await Scenario.open(undefined, { listen: "worker.*" });
+    const { url, queue } = scenario;
+    const child = await scenario.startWorker("dies", ["--handler", handler("dies_after_return")]);
+    await using producer = await createProducer({ url, queue });
+    await producer.enqueueMany(Array.from({ length: 30 }, (_, n) => n), {
+      options: (n) => ({ seq: n + 2 }),
+    });
+    await scenario.waitForEvent(
+      (e) => e.type === "worker.status" && e.worker === "dies" && e.completed === 30,
+      "the worker's status after 30 tasks",
+    );
+
+    await scenario.listen("task.completed");
+    await using waiting = await createProducer({ url, queue, awaited: true });
+    const task = await waiting.enqueue(null, { seq: 1 });
+    assert.equal((await child.status).signal, "SIGKILL", "the handler's timer killed the worker");
+    await scenario.waitForEvent(
+      () => scenario.taskEvents(task.id).some((e) => e.type === "task.completed"),
+      "task #1's completion, from the killed worker",
+      5_000,
+    );
     await scenario.consumersBecome(0);
     assert.equal(await scenario.ready(), 0, "acked: the broker did not requeue it");
     scenario.pass();
