@@ -258,8 +258,13 @@ class TareasWorker<P> extends EventTarget implements Worker {
   #infoEnabled = false;
   #completed = 0;
   #failed = 0;
-  /** Completion times of the last minute, for the status event. */
-  #recent: number[] = [];
+  /**
+   * Completions in each second of the last minute, by epoch second modulo 60, for the status
+   * event (a list of completion times held 1.2 million numbers at 20,000 tasks a second).
+   */
+  #perSecond: number[] = new Array(60).fill(0);
+  /** The epoch second `#perSecond` was last brought up to. */
+  #second = 0;
   #statusTimer: ReturnType<typeof setInterval> | undefined;
   #flushScheduled = false;
   /** A finished delivery waiting for its ack is of a task someone waits for. */
@@ -384,15 +389,22 @@ class TareasWorker<P> extends EventTarget implements Worker {
   }
 
   #publishStatus(): void {
-    const minuteAgo = Date.now() - 60_000;
-    while (this.#recent.length > 0 && this.#recent[0]! < minuteAgo) this.#recent.shift();
+    this.#toSecond(Math.floor(Date.now() / 1000));
     this.#emit(workerEvent("worker.status", this.name, {
       inHand: this.inHand,
       completed: this.#completed,
       failed: this.#failed,
-      lastMinute: this.#recent.length,
+      lastMinute: this.#perSecond.reduce((sum, count) => sum + count, 0),
       ...(this.#node === "" ? {} : { node: this.#node }),
     }));
+  }
+
+  /** Empties the buckets of the seconds that passed since the last completion or report. */
+  #toSecond(second: number): void {
+    for (let s = Math.max(this.#second + 1, second - 59); s <= second; s++) {
+      this.#perSecond[s % 60] = 0;
+    }
+    this.#second = second;
   }
 
   async #setup(model: ChannelModel, node: string): Promise<void> {
@@ -597,7 +609,9 @@ class TareasWorker<P> extends EventTarget implements Worker {
       durationMs,
     });
     this.#completed++;
-    this.#recent.push(Date.now());
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== this.#second) this.#toSecond(second);
+    this.#perSecond[second % 60]!++;
     if (this.#infoEnabled) {
       this.#logger.info("Completed task #{seq} {taskId} in {durationMs} ms", {
         ...fields,

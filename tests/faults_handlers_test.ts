@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { ConsumeMessage } from "amqplib";
-import type { TaskEvent } from "../lib/events.ts";
+import type { TaskEvent, WorkerEvent } from "../lib/events.ts";
 import { createProducer } from "../lib/producer.ts";
 import { createTask, type Task } from "../lib/task.ts";
 import { DELIVERY_LIMIT } from "../lib/topology.ts";
@@ -445,10 +445,11 @@ Deno.test({
     await producer.enqueueMany(Array.from({ length: 30 }, (_, n) => n), {
       options: (n) => ({ seq: n + 2 }),
     });
-    await scenario.waitForEvent(
+    const status = await scenario.waitForEvent<WorkerEvent>(
       (e) => e.type === "worker.status" && e.worker === "dies" && e.completed === 30,
       "the worker's status after 30 tasks",
     );
+    assert.equal(status.lastMinute, 30, "all 30 within the last minute");
 
     await scenario.listen("task.completed");
     await using waiting = await createProducer({ url, queue, awaited: true });
