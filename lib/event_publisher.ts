@@ -11,7 +11,8 @@
  *
  * Messages are published `mandatory`: the broker returns one that no queue was bound to, so the
  * publisher knows which event types someone listens to. Only those are worth sending before an
- * ack ({@linkcode EventPublisher.sendListened}); an event nobody listens to goes out with the window.
+ * ack ({@linkcode EventPublisher.sendListened}); events nobody listens to go out together within
+ * {@linkcode UNHEARD_WINDOW_MS}.
  * @module
  */
 import type { ChannelModel, ConfirmChannel } from "amqplib";
@@ -91,7 +92,10 @@ export class EventPublisher {
     if (model !== undefined) await this.#open(model);
   }
 
-  /** Queues one event; it is published within {@linkcode EVENT_WINDOW_MS}, or by `sendNow`. */
+  /**
+   * Queues one event; it is published within {@linkcode EVENT_WINDOW_MS} ({@linkcode
+   * UNHEARD_WINDOW_MS} while nobody listens to any queued type), or by `sendNow`.
+   */
   publish(event: TareasEvent): void {
     this.#buffer.push(event);
     this.#bufferedTypes.add(event.type);
@@ -179,6 +183,7 @@ export class EventPublisher {
       return;
     }
     this.#channel = channel;
+    this.#returned.clear(); // Returns of the old channel: its messages go out again on this one.
     for (const outgoing of this.#unconfirmed.values()) this.#send(outgoing);
     this.#schedule();
   }
