@@ -309,7 +309,10 @@ export class Scenario implements AsyncDisposable {
     await this.#subscribe();
   }
 
-  /** Subscribes to more of the events: those whose type matches the binding key `pattern`. */
+  /**
+   * Subscribes to more of the events: those whose type matches the binding key `pattern` (not
+   * resumed by {@linkcode Scenario.reconnect}).
+   */
   async listen(pattern: string): Promise<void> {
     await subscribeEvents(this.#channel, this.queue, (event) => this.#event(event), { pattern });
   }

@@ -193,8 +193,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "completions no one listens to are not sent before each ack, yet a listener that binds " +
-    "while the worker runs hears every completion from then on",
+  name: "a listener that binds while a worker runs, after its completions had nobody to go to, " +
+    "hears every completion from then on",
   ...options,
   async fn() {
     // Tried: 300 no-op tasks through a worker whose task.completed events came back unrouted
