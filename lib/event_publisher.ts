@@ -64,10 +64,9 @@ export class EventPublisher {
   #buffer: TareasEvent[] = [];
   /** The types of the events in the buffer (and perhaps of some withdrawn since). */
   #bufferedTypes = new Set<EventType>();
-  #ticker: ReturnType<typeof setInterval> | undefined;
-  #idleTicks = 0;
-  /** Ticks since the buffer was last sent, while it only held events nobody listens to. */
-  #unheardTicks = 0;
+  /** The timer that sends the buffer, and the window it was set for (0: none is set). */
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerWindow = 0;
   #unconfirmed = new Map<string, Outgoing>();
   #confirmed: (() => void)[] = [];
   /** Event types whose last confirmed message no queue was bound to (the broker returned it). */
@@ -100,7 +99,7 @@ export class EventPublisher {
     this.#buffer.push(event);
     this.#bufferedTypes.add(event.type);
     if (this.#buffer.length >= MAX_BATCH) this.#sendBuffer();
-    else this.#schedule();
+    else this.#schedule(this.#unheard.has(event.type) ? UNHEARD_WINDOW_MS : EVENT_WINDOW_MS);
   }
 
   /** Publishes the queued events now (before an ack that must not overtake them). */
@@ -151,11 +150,11 @@ export class EventPublisher {
     clearTimeout(timer);
   }
 
-  /** Stops the ticker; queued events are sent first. */
+  /** Stops the timer; queued events are sent first. */
   stop(): void {
     this.#sendBuffer();
-    clearInterval(this.#ticker);
-    this.#ticker = undefined;
+    clearTimeout(this.#timer);
+    this.#timerWindow = 0;
   }
 
   async #open(model: ChannelModel): Promise<void> {
@@ -185,7 +184,7 @@ export class EventPublisher {
     this.#channel = channel;
     this.#returned.clear(); // Returns of the old channel: its messages go out again on this one.
     for (const outgoing of this.#unconfirmed.values()) this.#send(outgoing);
-    this.#schedule();
+    if (this.#buffer.length > 0) this.#schedule(EVENT_WINDOW_MS);
   }
 
   /** Publishes on a new channel in place of `channel`, which refuses what it is given. */
@@ -201,29 +200,21 @@ export class EventPublisher {
   }
 
   /**
-   * Makes sure queued events go out within their window. One ticker does it for every event (a
-   * timer per event would cost more than the event), and stops after a while without any.
+   * Makes sure the queued events go out within `windowMs`. One timer serves every event of a
+   * window (a timer per event would cost more than the event), and a shorter window replaces a
+   * longer one. Sending the buffer early leaves the timer: it finds what came since, or nothing.
    */
-  #schedule(): void {
-    this.#ticker ??= setInterval(() => {
-      if (this.#buffer.length === 0) {
-        if (++this.#idleTicks > 100) {
-          clearInterval(this.#ticker);
-          this.#ticker = undefined;
-        }
-        return;
-      }
-      this.#idleTicks = 0;
-      if (
-        this.#listenedWaiting() || ++this.#unheardTicks >= UNHEARD_WINDOW_MS / EVENT_WINDOW_MS
-      ) {
-        this.#sendBuffer();
-      }
-    }, EVENT_WINDOW_MS);
+  #schedule(windowMs: number): void {
+    if (this.#timerWindow !== 0 && this.#timerWindow <= windowMs) return;
+    clearTimeout(this.#timer);
+    this.#timerWindow = windowMs;
+    this.#timer = setTimeout(() => {
+      this.#timerWindow = 0;
+      this.#sendBuffer();
+    }, windowMs);
   }
 
   #sendBuffer(): void {
-    this.#unheardTicks = 0;
     this.#bufferedTypes.clear();
     if (this.#buffer.length === 0) return;
     const byType = Map.groupBy(this.#buffer, (event) => event.type);
