@@ -64,9 +64,10 @@ export class EventPublisher {
   #buffer: TareasEvent[] = [];
   /** The types of the events in the buffer (and perhaps of some withdrawn since). */
   #bufferedTypes = new Set<EventType>();
-  /** The timer that sends the buffer, and the window it was set for (0: none is set). */
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerWindow = 0;
+  #ticker: ReturnType<typeof setInterval> | undefined;
+  #idleTicks = 0;
+  /** Ticks since the buffer was last sent, while it only held events nobody listens to. */
+  #unheardTicks = 0;
   #unconfirmed = new Map<string, Outgoing>();
   #confirmed: (() => void)[] = [];
   /** Event types whose last confirmed message no queue was bound to (the broker returned it). */
@@ -99,7 +100,7 @@ export class EventPublisher {
     this.#buffer.push(event);
     this.#bufferedTypes.add(event.type);
     if (this.#buffer.length >= MAX_BATCH) this.#sendBuffer();
-    else this.#schedule(this.#unheard.has(event.type) ? UNHEARD_WINDOW_MS : EVENT_WINDOW_MS);
+    else this.#schedule();
   }
 
   /** Publishes the queued events now (before an ack that must not overtake them). */
@@ -150,11 +151,11 @@ export class EventPublisher {
     clearTimeout(timer);
   }
 
-  /** Stops the timer; queued events are sent first. */
+  /** Stops the ticker; queued events are sent first. */
   stop(): void {
     this.#sendBuffer();
-    clearTimeout(this.#timer);
-    this.#timerWindow = 0;
+    clearInterval(this.#ticker);
+    this.#ticker = undefined;
   }
 
   async #open(model: ChannelModel): Promise<void> {
@@ -184,7 +185,7 @@ export class EventPublisher {
     this.#channel = channel;
     this.#returned.clear(); // Returns of the old channel: its messages go out again on this one.
     for (const outgoing of this.#unconfirmed.values()) this.#send(outgoing);
-    if (this.#buffer.length > 0) this.#schedule(EVENT_WINDOW_MS);
+    this.#schedule();
   }
 
   /** Publishes on a new channel in place of `channel`, which refuses what it is given. */
@@ -200,21 +201,29 @@ export class EventPublisher {
   }
 
   /**
-   * Makes sure the queued events go out within `windowMs`. One timer serves every event of a
-   * window (a timer per event would cost more than the event), and a shorter window replaces a
-   * longer one. Sending the buffer early leaves the timer: it finds what came since, or nothing.
+   * Makes sure queued events go out within their window. One ticker does it for every event (a
+   * timer per event would cost more than the event), and stops after a while without any.
    */
-  #schedule(windowMs: number): void {
-    if (this.#timerWindow !== 0 && this.#timerWindow <= windowMs) return;
-    clearTimeout(this.#timer);
-    this.#timerWindow = windowMs;
-    this.#timer = setTimeout(() => {
-      this.#timerWindow = 0;
-      this.#sendBuffer();
-    }, windowMs);
+  #schedule(): void {
+    this.#ticker ??= setInterval(() => {
+      if (this.#buffer.length === 0) {
+        if (++this.#idleTicks > 100) {
+          clearInterval(this.#ticker);
+          this.#ticker = undefined;
+        }
+        return;
+      }
+      this.#idleTicks = 0;
+      if (
+        this.#listenedWaiting() || ++this.#unheardTicks >= UNHEARD_WINDOW_MS / EVENT_WINDOW_MS
+      ) {
+        this.#sendBuffer();
+      }
+    }, EVENT_WINDOW_MS);
   }
 
   #sendBuffer(): void {
+    this.#unheardTicks = 0;
     this.#bufferedTypes.clear();
     if (this.#buffer.length === 0) return;
     const byType = Map.groupBy(this.#buffer, (event) => event.type);
