@@ -129,7 +129,8 @@ ${COMMON_HELP}
                        (exit 2) after confirming the tasks before it
   --wait               stay until every task has completed or been dead-lettered, showing
                        progress (and saying when nothing consumes the queue), then print
-                       a summary and a timeline
+                       a summary and a timeline; its tasks carry x-tareas-awaited, so each
+                       one's last event leaves its worker before its ack
   --timeout S          with --wait, give up after S seconds, 0 for never (default 0)
   --timeline FILE.svg  with --wait, also write the timeline as an SVG picture
 

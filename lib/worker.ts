@@ -552,7 +552,7 @@ class TareasWorker<P> extends EventTarget implements Worker {
       return this.#deadLetter(delivery, fields, reason);
     }
     const startedAt = Date.now();
-    const startedEvent = (): TaskEvent => {
+    const emitStarted = (): TaskEvent => {
       const event: TaskEvent = {
         type: "task.started",
         worker: this.name,
@@ -565,7 +565,7 @@ class TareasWorker<P> extends EventTarget implements Worker {
     // Remote listeners would not see the event of a task that ends in this turn: it is withdrawn
     // for its task.completed. So it is made only for a local listener, or once the handler is
     // found to go on after this turn.
-    let started = this.#listened.has("task.started") ? startedEvent() : undefined;
+    let started = this.#listened.has("task.started") ? emitStarted() : undefined;
     if (this.#infoEnabled) {
       this.#logger.info(
         "Started task #{seq} {taskId} (complexity {complexity}, attempt {attempt}{again})",
@@ -585,7 +585,7 @@ class TareasWorker<P> extends EventTarget implements Worker {
       return this.#afterFailure(delivery, fields, attempt, since, started, error);
     }
     if (running === undefined) return this.#afterSuccess(delivery, fields, since, started);
-    started ??= startedEvent();
+    started ??= emitStarted();
     return running.then(
       () => this.#afterSuccess(delivery, fields, since, started),
       (error) => this.#afterFailure(delivery, fields, attempt, since, started, error),
