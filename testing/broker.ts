@@ -825,10 +825,16 @@ function treeBelow(root: number, parents: Map<number, number>): number[] {
   return found;
 }
 
-/** The parent pid in a `/proc/<pid>/stat` line: the 2nd field after the `(comm)` field. */
+/**
+ * The fields of a `/proc/<pid>/stat` line after the `(comm)` field, which may hold spaces and
+ * parentheses: the state letter first (R, S, T for stopped, Z...), then the parent pid.
+ */
+export function statFields(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
 function parsePpid(stat: string): number | undefined {
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ppid = Number(fields[1]);
+  const ppid = Number(statFields(stat)[1]);
   return Number.isInteger(ppid) ? ppid : undefined;
 }
 
@@ -854,7 +860,7 @@ function isAlive(pid: number): boolean {
   try {
     for (const thread of Deno.readDirSync(`/proc/${pid}/task`)) {
       const stat = Deno.readTextFileSync(`/proc/${pid}/task/${thread.name}/stat`);
-      if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z") return true;
+      if (statFields(stat)[0] !== "Z") return true;
     }
   } catch {
     // Gone while we looked.

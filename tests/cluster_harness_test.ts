@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import amqp, { type ChannelModel, type ConfirmChannel } from "amqplib";
-import { PrivateNodeError, processesMentioning } from "../testing/broker.ts";
+import { PrivateNodeError, processesMentioning, statFields } from "../testing/broker.ts";
 import { canStartCluster, type Cluster, startCluster } from "../testing/cluster.ts";
 import { freshQueue, within } from "../testing/scenario.ts";
 
@@ -75,8 +75,7 @@ function assertOnlyRedeliveries(
 
 /** The state letter of `pid` in `/proc/<pid>/stat` (R, S, T for stopped, Z...). */
 async function processState(pid: number): Promise<string> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-  return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  return statFields(await Deno.readTextFile(`/proc/${pid}/stat`))[0]!;
 }
 
 /** The pid of node `index`'s beam.smp, found by its name in the environment. */
