@@ -839,9 +839,9 @@ class TareasWorker<P> extends EventTarget implements Worker {
    * Acks or rejects a delivery on the channel it came from; one from a dead channel is dropped
    * (the broker requeued it). Every ack goes out after the events before it that someone listens
    * to, so that a task acked is never a task whose completion its listener did not hear of (events
-   * nobody is bound to go out with their window). While other deliveries are in hand, acks wait
-   * for the end of the turn and go out together: one ack covers a run of contiguous finished
-   * deliveries.
+   * nobody is bound to go out with their window). Unless the prefetch is used up, acks wait for
+   * the end of the turn and go out together: one ack covers a run of contiguous finished
+   * deliveries (those of one socket read, with a synchronous handler).
    */
   #settle({ session, message }: Delivery, how: "ack" | "reject"): void {
     if (session !== this.#session) {
@@ -863,8 +863,8 @@ class TareasWorker<P> extends EventTarget implements Worker {
     }
     session.finished.add(message);
     if (message.properties.headers?.[AWAITED_HEADER] === true) this.#awaitedFinished = true;
-    if (this.#active + this.#waiting.length <= 1) {
-      this.#flush(); // Nothing else in hand: the broker waits for this ack.
+    if (session.delivered.length >= this.#prefetch) {
+      this.#flush(); // The prefetch is used up: the broker sends nothing more until an ack.
     } else if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(() => this.#flush());

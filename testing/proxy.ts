@@ -13,6 +13,12 @@ export interface ProxyTarget {
   port: number;
 }
 
+/** Options of {@linkcode startProxy}. */
+export interface ProxyOptions {
+  /** Sees each chunk of bytes a client sends, before it is forwarded. */
+  tap?: (bytes: Uint8Array) => void;
+}
+
 /** A running proxy; see {@linkcode startProxy}. */
 export interface Proxy extends AsyncDisposable {
   /** The port it listens on, on 127.0.0.1. */
@@ -39,8 +45,8 @@ export interface Proxy extends AsyncDisposable {
  * proxy.cut(); // the connection closes; a new one through the proxy works
  * ```
  */
-export function startProxy(target: ProxyTarget): Proxy {
-  return new TcpProxy(target);
+export function startProxy(target: ProxyTarget, options: ProxyOptions = {}): Proxy {
+  return new TcpProxy(target, options);
 }
 
 /** A client connection and its upstream, closed together. */
@@ -56,14 +62,16 @@ interface Pair {
 class TcpProxy implements Proxy {
   readonly port: number;
   #target: ProxyTarget;
+  #tap: ProxyOptions["tap"];
   #listener: Deno.TcpListener;
   #pairs = new Set<Pair>();
   #tasks = new Set<Promise<void>>();
   #gate: { promise: Promise<void>; open: () => void } | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(target: ProxyTarget) {
+  constructor(target: ProxyTarget, options: ProxyOptions) {
     this.#target = target;
+    this.#tap = options.tap;
     this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     this.port = (this.#listener.addr as Deno.NetAddr).port;
     this.#track(this.#acceptLoop());
@@ -148,7 +156,7 @@ class TcpProxy implements Proxy {
       }
       pair.upstream = upstream;
       await Promise.all([
-        this.#forward(pair, client, upstream),
+        this.#forward(pair, client, upstream, this.#tap),
         this.#forward(pair, upstream, client),
       ]);
     } catch {
@@ -159,12 +167,18 @@ class TcpProxy implements Proxy {
   }
 
   /** Copies bytes from `from` to `to` until either side ends, holding them while paused. */
-  async #forward(pair: Pair, from: Deno.TcpConn, to: Deno.TcpConn): Promise<void> {
+  async #forward(
+    pair: Pair,
+    from: Deno.TcpConn,
+    to: Deno.TcpConn,
+    tap?: (bytes: Uint8Array) => void,
+  ): Promise<void> {
     const buffer = new Uint8Array(64 * 1024);
     try {
       while (!pair.closed) {
         const read = await from.read(buffer);
         if (read === null) break;
+        tap?.(buffer.subarray(0, read));
         while (this.#gate !== undefined && !pair.closed) {
           await Promise.race([this.#gate.promise, pair.whenClosed]);
         }

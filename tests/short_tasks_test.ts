@@ -1,11 +1,14 @@
 /**
  * The short-task setting (`--prefetch 200 --concurrency 200`, acks that cover runs of finished
  * deliveries) weakens nothing: a SIGKILLed worker's unacked tasks come back and complete, at most
- * its prefetch of them, and no task is acked before it finished.
+ * its prefetch of them, and no task is acked before it finished. And its acks do cover runs: far
+ * fewer acks than tasks.
  */
 import assert from "node:assert/strict";
 import type { TaskEvent } from "../lib/events.ts";
-import { Scenario } from "../testing/scenario.ts";
+import { createProducer, createWorker } from "../mod.ts";
+import { startProxy } from "../testing/proxy.ts";
+import { Scenario, within } from "../testing/scenario.ts";
 
 Deno.test({
   name: "prefetch 200, concurrency 200: a worker SIGKILLed mid-run sends back at most 200 " +
@@ -45,6 +48,68 @@ Deno.test({
       `${sentBack.size} task(s) came back after the kill, ${completions.length - 3000} ran ` +
         `twice; before it, a completed ${byA()} and b ${byB}`,
     );
+    scenario.pass();
+  },
+});
+
+/** The start of an AMQP basic.ack method frame's payload: its size (13), class 60, method 80. */
+const ACK_FRAME = [0x00, 0x00, 0x00, 0x0d, 0x00, 0x3c, 0x00, 0x50];
+
+/** Counts the basic.ack frames in a client's byte stream, chunk by chunk. */
+function ackCounter(): { count: () => number; tap: (bytes: Uint8Array) => void } {
+  let count = 0;
+  let tail = new Uint8Array(0); // A frame may straddle two chunks.
+  return {
+    count: () => count,
+    tap: (bytes) => {
+      const data = new Uint8Array(tail.length + bytes.length);
+      data.set(tail);
+      data.set(bytes, tail.length);
+      for (let i = 0; i + ACK_FRAME.length <= data.length; i++) {
+        if (ACK_FRAME.every((byte, j) => data[i + j] === byte)) count++;
+      }
+      tail = data.slice(Math.max(0, data.length - ACK_FRAME.length + 1));
+    },
+  };
+}
+
+Deno.test({
+  name: "prefetch 200, concurrency 200: 1,000 queued tasks of a synchronous handler are acked " +
+    "with far fewer acks than tasks, and none is left unacked",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    // What is tried: a filled queue, so that each socket read brings many deliveries, all of which
+    // end within the turn; the worker must cover them with one ack rather than one each.
+    await using scenario = await Scenario.open();
+    const { queue } = scenario;
+    const target = new URL(scenario.url);
+    await using producer = await createProducer({ url: scenario.url, queue });
+    await producer.enqueueMany(new Array(1000).fill(null));
+    const acks = ackCounter();
+    await using proxy = startProxy(
+      { hostname: target.hostname, port: Number(target.port || 5672) },
+      { tap: acks.tap },
+    );
+    target.port = String(proxy.port);
+    const all = Promise.withResolvers<void>();
+    let handled = 0;
+    const worker = await createWorker({
+      url: target.href,
+      queue,
+      prefetch: 200,
+      concurrency: 200,
+      handler: () => {
+        if (++handled === 1000) all.resolve();
+      },
+    });
+    await within(all.promise, 30_000, "the handler to see 1,000 tasks");
+    await worker.close();
+    assert.equal(handled, 1000, "each task handled once");
+    assert.equal(await scenario.ready(), 0, "every task acked: none returned to the queue");
+    assert.ok(acks.count() > 0, "the counter sees acks");
+    assert.ok(acks.count() <= 100, `${acks.count()} acks for 1,000 tasks: at most one per 10`);
+    console.log(`1,000 tasks acked with ${acks.count()} ack(s)`);
     scenario.pass();
   },
 });
