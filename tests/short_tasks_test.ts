@@ -94,7 +94,7 @@ Deno.test({
     target.port = String(proxy.port);
     const all = Promise.withResolvers<void>();
     let handled = 0;
-    const worker = await createWorker({
+    await using worker = await createWorker({
       url: target.href,
       queue,
       prefetch: 200,
@@ -104,7 +104,7 @@ Deno.test({
       },
     });
     await within(all.promise, 30_000, "the handler to see 1,000 tasks");
-    await worker.close();
+    await worker.close(); // Its last acks go out before the connection closes.
     assert.equal(handled, 1000, "each task handled once");
     assert.equal(await scenario.ready(), 0, "every task acked: none returned to the queue");
     assert.ok(acks.count() > 0, "the counter sees acks");
