@@ -25,7 +25,7 @@ import {
 } from "./_targets.ts";
 import {
   BULLMQ_SWEEP,
-  type PublishResult,
+  publishRatios,
   SHORT_PREFETCH,
   type SuiteResult,
   type ThroughputResult,
@@ -95,14 +95,6 @@ export function cpuOursOverFloor(t: ThroughputResult): number[] {
     repetitions(t.runs),
     (r) => consumerCpuPerTask(t.runs, "ours", r),
     (r) => consumerCpuPerTask(t.runs, t.scenario.floor, r),
-  );
-}
-
-function publishRatios(p: PublishResult, key: "ours" | "library"): number[] {
-  return ratiosPerRep(
-    Math.max(p.floor.length, p[key].length),
-    (r) => p[key][r]?.perSecond,
-    (r) => p.floor[r]?.perSecond,
   );
 }
 
@@ -578,6 +570,7 @@ function cpuSection(result: SuiteResult): string {
 function publishSection(result: SuiteResult): string {
   const p = result.publish;
   if (!p) return "";
+  const o = result.options;
   const row = (name: string, runs: (PublishRun | undefined)[], ratios?: number[]) => {
     const done = defined(runs);
     const per = (pick: (r: PublishRun) => number | undefined) =>
@@ -612,10 +605,11 @@ function publishSection(result: SuiteResult): string {
     ]),
     "",
     "Each publisher alone, to a fresh queue with our work queue's arguments and no consumer, the " +
-    "three interleaved within each repetition. Timed from its first publish to the last " +
-    "confirm (ours: its own `Publishing` and `Published … all confirmed` log lines; the library: around " +
-    "the `enqueueMany` call in `bench/_library_publisher.ts`); then the queue's message count is " +
-    "checked.",
+    `three interleaved within each repetition; after ${o.reps} repetitions, more (up to ` +
+    `${o.maxReps}) ran while a publisher's per-repetition ratios straddled the goal. Timed ` +
+    "from its first publish to the last confirm (ours: its own `Publishing` and `Published … all " +
+    "confirmed` log lines; the library: around the `enqueueMany` call in " +
+    "`bench/_library_publisher.ts`); then the queue's message count is checked.",
   ].join("\n");
 }
 

@@ -15,6 +15,7 @@ import {
   bestOf,
   consumerCpuPerTask,
   CPU_GOAL,
+  PUBLISH_GOAL,
   rateOf,
   ratiosPerRep,
   repetitions,
@@ -165,8 +166,9 @@ export interface SuiteOptions {
   /** Repetitions of each throughput, publish and makespan run, at least. @default {5, quick 1} */
   reps?: number;
   /**
-   * Repetitions of a throughput scenario at most: after `reps`, more are run while a goal's
-   * verdict is open (its per-repetition ratios straddle it). @default {2 × reps, quick reps}
+   * Repetitions of a throughput scenario or of the publish runs at most: after `reps`, more are
+   * run while a goal's verdict is open (its per-repetition ratios straddle it).
+   * @default {2 × reps, quick reps}
    */
   maxReps?: number;
   /** Repetitions of each start-up measurement. @default {max(5, reps), quick 1} */
@@ -389,6 +391,22 @@ export function verdictOpen(result: ThroughputResult): boolean {
   return open.some(Boolean);
 }
 
+/** Per-repetition ratios of `key`'s publish rate to the floor's. */
+export function publishRatios(p: PublishResult, key: "ours" | "library"): number[] {
+  return ratiosPerRep(
+    Math.max(p.floor.length, p[key].length),
+    (r) => p[key][r]?.perSecond,
+    (r) => p.floor[r]?.perSecond,
+  );
+}
+
+/** Whether another repetition could still change a publish verdict (of a publisher that ran). */
+export function publishVerdictOpen(p: PublishResult): boolean {
+  return (["ours", "library"] as const).some((key) =>
+    p[key].some(Boolean) && straddles(publishRatios(p, key), PUBLISH_GOAL)
+  );
+}
+
 /**
  * Runs the suite. A run that fails is recorded in `errors` and the suite goes on; a scenario that
  * cannot run here (a missing file or binary) is recorded in `skipped`.
@@ -480,7 +498,8 @@ export async function runSuite(options: SuiteOptions = {}): Promise<SuiteResult>
       runners.push(["ours", () => runOursPublish(o.publishCount)]);
       runners.push(["library", () => runLibraryPublish(o.publishCount)]);
     }
-    for (let rep = 0; rep < o.reps; rep++) {
+    for (let rep = 0; rep < o.maxReps; rep++) {
+      if (rep >= o.reps && !publishVerdictOpen(publish)) break;
       const order = runners.map((_, i) => runners[(i + rep) % runners.length]!);
       for (const [key, run] of order) {
         if (key === "library" && publish.libraryUnavailable !== undefined) continue;

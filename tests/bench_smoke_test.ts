@@ -11,7 +11,14 @@ import { parseCpuTicks, parseStatusKiB } from "../bench/_procfs.ts";
 import { formatSpread, renderReport } from "../bench/report.ts";
 import { quantile, summarize } from "../bench/_stats.ts";
 import { ratiosPerRep, straddles } from "../bench/_targets.ts";
-import { BULLMQ_SWEEP, runSuite, type SuiteOptions, THROUGHPUT_SCENARIOS } from "../bench/suite.ts";
+import type { PublishRun } from "../bench/_results.ts";
+import {
+  BULLMQ_SWEEP,
+  publishVerdictOpen,
+  runSuite,
+  type SuiteOptions,
+  THROUGHPUT_SCENARIOS,
+} from "../bench/suite.ts";
 import { canStartPrivateNode } from "../testing/broker.ts";
 import { brokerUrl } from "../testing/scenario.ts";
 
@@ -42,6 +49,11 @@ Deno.test({
     assert.equal(straddles([0.8, 1.0], 0.9), true, "one repetition each side: still open");
     assert.equal(straddles([0.95, 1.0], 0.9), false);
     assert.equal(straddles([], 0.9), true, "nothing measured: open");
+    const at = (perSecond: number) => ({ perSecond }) as PublishRun;
+    const publish = { floor: [at(100), at(100)], ours: [at(85), at(95)], library: [] };
+    assert.equal(publishVerdictOpen(publish), true, "ours at 0.85× and 0.95×: open");
+    publish.ours = [at(95), at(99)];
+    assert.equal(publishVerdictOpen(publish), false, "a library that never ran keeps nothing open");
   },
 });
 
