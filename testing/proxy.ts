@@ -49,6 +49,20 @@ export function startProxy(target: ProxyTarget, options: ProxyOptions = {}): Pro
   return new TcpProxy(target, options);
 }
 
+/** Host and port of a broker URL, as a proxy's target. */
+export function proxyTarget(url: string): ProxyTarget {
+  const parsed = new URL(url);
+  return { hostname: parsed.hostname, port: Number(parsed.port || 5672) };
+}
+
+/** The broker URL with its host and port replaced by the proxy's on `port`. */
+export function throughProxy(url: string, port: number): string {
+  const parsed = new URL(url);
+  parsed.hostname = "127.0.0.1";
+  parsed.port = String(port);
+  return parsed.href;
+}
+
 /** A client connection and its upstream, closed together. */
 interface Pair {
   client: Deno.TcpConn;

@@ -8,7 +8,7 @@ import { canStartPrivateNode, startPrivateNode } from "../testing/broker.ts";
 import type { TareasEvent, TaskEvent } from "../lib/events.ts";
 import { createTask } from "../lib/task.ts";
 import { type Child, Scenario, within } from "../testing/scenario.ts";
-import { startProxy } from "../testing/proxy.ts";
+import { proxyTarget, startProxy, throughProxy } from "../testing/proxy.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };
 
@@ -31,20 +31,6 @@ function handler(name: string): string {
   return new URL(`./handlers/${name}.ts`, import.meta.url).href;
 }
 
-/** Host and port of a broker URL, for the proxy. */
-function target(url: string): { hostname: string; port: number } {
-  const parsed = new URL(url);
-  return { hostname: parsed.hostname, port: Number(parsed.port || 5672) };
-}
-
-/** The broker URL with its host and port replaced by the proxy's. */
-function through(url: string, port: number): string {
-  const parsed = new URL(url);
-  parsed.hostname = "127.0.0.1";
-  parsed.port = String(port);
-  return parsed.href;
-}
-
 /** A predicate for task events of one type (and one task, when given). */
 function isTask(type: TaskEvent["type"], taskId?: string) {
   return (e: TareasEvent): e is TaskEvent =>
@@ -62,7 +48,7 @@ Deno.test({
     await using scenario = await Scenario.open(node.url, { durableEvents: true });
     // The producer connects through a proxy, held after the crash until a worker has completed a
     // task again: a producer that reconnects later than the workers must still see every event.
-    await using proxy = startProxy(target(node.url));
+    await using proxy = startProxy(proxyTarget(node.url));
     const TASKS = 8;
     const workers = new Map<string, Child>();
     // 2 units × 0.5 s: each task runs 1 s, so the workers stay in step.
@@ -74,7 +60,12 @@ Deno.test({
 
     let producer!: Child;
     await scenario.step(t, `produce --wait publishes ${TASKS} tasks, all confirmed`, async () => {
-      producer = await scenario.startWaitingProducer(TASKS, 2, 60, through(node.url, proxy.port));
+      producer = await scenario.startWaitingProducer(
+        TASKS,
+        2,
+        60,
+        throughProxy(node.url, proxy.port),
+      );
     });
 
     let killedAt = 0;
@@ -174,7 +165,7 @@ Deno.test({
   ...options,
   async fn(t) {
     await using scenario = await Scenario.open();
-    await using proxy = startProxy(target(scenario.url));
+    await using proxy = startProxy(proxyTarget(scenario.url));
     let a!: Child;
     let long!: TaskEvent;
 
@@ -182,7 +173,9 @@ Deno.test({
       // Even a handler that ignores its signal is abandoned when its connection is lost: the
       // worker neither reports it completed nor acks it on its new channel.
       const args = ["--time-scale", "1", "--handler", handler("ignores_signal")];
-      a = await scenario.startWorker("A", args, { AMQP_URL: through(scenario.url, proxy.port) });
+      a = await scenario.startWorker("A", args, {
+        AMQP_URL: throughProxy(scenario.url, proxy.port),
+      });
       await scenario.produce(["--count", "1", "--min", "3", "--max", "3"]);
       long = await scenario.waitForEvent(isTask("task.started"), "A to start the task");
       assert.equal(long.worker, "A");
@@ -262,7 +255,7 @@ Deno.test({
   ...options,
   async fn(t) {
     await using scenario = await Scenario.open();
-    await using proxy = startProxy(target(scenario.url));
+    await using proxy = startProxy(proxyTarget(scenario.url));
     let a!: Child;
     let long!: TaskEvent;
 
@@ -273,7 +266,7 @@ Deno.test({
         // --concurrency 2: the abandoned 6 s handler keeps one slot until it ends.
         const args = ["--time-scale", "1", "--heartbeat", "1", "--concurrency", "2"];
         a = await scenario.startWorker("A", args, {
-          AMQP_URL: through(scenario.url, proxy.port),
+          AMQP_URL: throughProxy(scenario.url, proxy.port),
         });
         await scenario.produce(["--count", "1", "--min", "6", "--max", "6"]);
         long = await scenario.waitForEvent(isTask("task.started"), "A to start the task");

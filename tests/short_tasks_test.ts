@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import type { TaskEvent } from "../lib/events.ts";
 import { createProducer, createWorker } from "../mod.ts";
-import { startProxy } from "../testing/proxy.ts";
+import { proxyTarget, startProxy, throughProxy } from "../testing/proxy.ts";
 import { Scenario, within } from "../testing/scenario.ts";
 
 Deno.test({
@@ -82,20 +82,15 @@ Deno.test({
     // What is tried: a filled queue, so that each socket read brings many deliveries, all of which
     // end within the turn; the worker must cover them with one ack rather than one each.
     await using scenario = await Scenario.open();
-    const { queue } = scenario;
-    const target = new URL(scenario.url);
-    await using producer = await createProducer({ url: scenario.url, queue });
+    const { url, queue } = scenario;
+    await using producer = await createProducer({ url, queue });
     await producer.enqueueMany(new Array(1000).fill(null));
     const acks = ackCounter();
-    await using proxy = startProxy(
-      { hostname: target.hostname, port: Number(target.port || 5672) },
-      { tap: acks.tap },
-    );
-    target.port = String(proxy.port);
+    await using proxy = startProxy(proxyTarget(url), { tap: acks.tap });
     const all = Promise.withResolvers<void>();
     let handled = 0;
     await using worker = await createWorker({
-      url: target.href,
+      url: throughProxy(url, proxy.port),
       queue,
       prefetch: 200,
       concurrency: 200,
