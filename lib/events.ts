@@ -8,6 +8,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { Channel } from "amqplib";
+import { isoTime } from "./clock.ts";
 import { log } from "./log.ts";
 
 /**
@@ -138,7 +139,7 @@ export function workerEvent(
   worker: string,
   fields: Omit<WorkerEvent, "type" | "worker" | "at"> = {},
 ): WorkerEvent {
-  return { type, worker, at: new Date().toISOString(), ...fields };
+  return { type, worker, at: isoTime(), ...fields };
 }
 
 /** Largest event message body a reader accepts; anything larger is ignored unread. */

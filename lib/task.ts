@@ -9,6 +9,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { isoTime } from "./clock.ts";
 import { TaskFormatError } from "./errors.ts";
 
 /**
@@ -64,7 +65,7 @@ export function createTask<P>(payload: P, options: CreateTaskOptions = {}): Task
     id: options.id ?? crypto.randomUUID(),
     seq: options.seq ?? 0,
     complexity: options.complexity ?? 0,
-    createdAt: new Date().toISOString(),
+    createdAt: isoTime(),
     payload,
   };
   checkTask(task, "Invalid task");
@@ -145,7 +146,12 @@ function bodyText(body: Uint8Array): string {
   if (body.byteLength <= SMALL_BODY) {
     let i = 0;
     while (i < body.length && body[i]! < 0x80) i++;
-    if (i === body.length) return String.fromCharCode.apply(null, body as unknown as number[]);
+    if (i === body.length) {
+      // A Buffer (what amqplib delivers) makes its string natively, several times faster.
+      return body instanceof Buffer
+        ? body.toString("latin1")
+        : String.fromCharCode.apply(null, body as unknown as number[]);
+    }
   }
   return decoder.decode(body);
 }
