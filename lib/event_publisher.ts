@@ -11,12 +11,15 @@
  *
  * Messages are published `mandatory`: the broker returns one that no queue was bound to, so the
  * publisher knows which event types someone listens to. Only those are worth sending before an
- * ack ({@linkcode EventPublisher.sendListened}); events nobody listens to go out together within
- * {@linkcode UNHEARD_WINDOW_MS}.
+ * ack ({@linkcode EventPublisher.sendListened}). Events nobody listens to wait for
+ * {@linkcode UNHEARD_WINDOW_MS}; then an empty message of their type (a JSON array of no events)
+ * asks whether someone listens now: if the broker routes it, the events follow, and if it returns
+ * it, they are dropped, as nobody would have received them. They are never encoded, nor carried to
+ * the broker and back, which is most of what an event costs.
  * @module
  */
 import type { ChannelModel, ConfirmChannel } from "amqplib";
-import type { Buffer } from "node:buffer";
+import { Buffer } from "node:buffer";
 import { errorMessage } from "./errors.ts";
 import {
   encodeEvents,
@@ -41,6 +44,9 @@ export const UNHEARD_WINDOW_MS = 100;
 
 /** Most events in one message. */
 const MAX_BATCH = 100;
+
+/** The body of a probe: no events. */
+const NO_EVENTS = Buffer.from("[]");
 
 /** Unconfirmed messages kept to publish again; beyond, the oldest are dropped (and logged). */
 const MAX_UNCONFIRMED = 10_000;
@@ -74,6 +80,8 @@ export class EventPublisher {
   #unheard = new Set<EventType>();
   /** Ids of messages the broker returned and has not confirmed yet. */
   #returned = new Set<string>();
+  /** Events of a type nobody listened to, held by the id of the probe that asks whether one does. */
+  #probed = new Map<string, TareasEvent[]>();
 
   /** A publisher for the events of `queue`; it publishes nothing until it is attached. */
   constructor(queue: string) {
@@ -103,9 +111,12 @@ export class EventPublisher {
     else this.#schedule();
   }
 
-  /** Publishes the queued events now (before an ack that must not overtake them). */
+  /**
+   * Publishes the queued events now, held ones too, whether or not someone listens to them (before
+   * an ack that must not overtake them).
+   */
   sendNow(): void {
-    this.#sendBuffer();
+    this.#sendBuffer(true);
   }
 
   /**
@@ -141,7 +152,7 @@ export class EventPublisher {
    * after `timeoutMs` (a broker that is gone).
    */
   async flush(timeoutMs = 5_000): Promise<void> {
-    this.#sendBuffer();
+    this.#sendBuffer(true);
     if (this.#unconfirmed.size === 0) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
@@ -153,7 +164,7 @@ export class EventPublisher {
 
   /** Stops the ticker; queued events are sent first. */
   stop(): void {
-    this.#sendBuffer();
+    this.#sendBuffer(true);
     clearInterval(this.#ticker);
     this.#ticker = undefined;
   }
@@ -222,28 +233,65 @@ export class EventPublisher {
     }, EVENT_WINDOW_MS);
   }
 
-  #sendBuffer(): void {
+  /** Sends the queued events: in full, or only a probe for types nobody listens to (unless `all`). */
+  #sendBuffer(all = false): void {
     this.#unheardTicks = 0;
     this.#bufferedTypes.clear();
+    if (all && this.#probed.size > 0) {
+      this.#buffer = [...this.#probed.values(), this.#buffer].flat();
+      this.#probed.clear();
+    }
     if (this.#buffer.length === 0) return;
     const byType = Map.groupBy(this.#buffer, (event) => event.type);
     this.#buffer = [];
     for (const [type, events] of byType) {
-      for (const body of bodies(events)) {
-        const outgoing: Outgoing = {
-          id: `${this.#source}-${++this.#sequence}`,
-          type,
-          body,
-          nacks: 0,
-        };
-        this.#unconfirmed.set(outgoing.id, outgoing);
-        this.#send(outgoing);
-      }
+      if (all || !this.#unheard.has(type)) this.#sendAll(type, events);
+      else this.#probe(type, events);
+    }
+  }
+
+  #sendAll(type: EventType, events: TareasEvent[]): void {
+    for (const body of bodies(events)) {
+      const outgoing: Outgoing = {
+        id: `${this.#source}-${++this.#sequence}`,
+        type,
+        body,
+        nacks: 0,
+      };
+      this.#unconfirmed.set(outgoing.id, outgoing);
+      this.#send(outgoing);
     }
     if (this.#unconfirmed.size > MAX_UNCONFIRMED) {
       const [oldest] = this.#unconfirmed.keys();
       this.#unconfirmed.delete(oldest!);
       log("events").debug("Dropped unconfirmed events {id}: too many waiting", { id: oldest });
+    }
+  }
+
+  /**
+   * Holds `events` while an empty message of their type asks whether someone listens now: routed,
+   * they are sent; returned, refused or lost with the channel, they are dropped.
+   */
+  #probe(type: EventType, events: TareasEvent[]): void {
+    const channel = this.#channel;
+    if (channel === undefined) return;
+    const id = `${this.#source}-${++this.#sequence}`;
+    this.#probed.set(id, events);
+    try {
+      channel.publish(this.#exchange, type, NO_EVENTS, {
+        contentType: "application/json",
+        messageId: id,
+        mandatory: true,
+      }, (error) => {
+        const returned = this.#returned.delete(id);
+        const held = this.#probed.get(id);
+        this.#probed.delete(id);
+        if (error || returned) return;
+        this.#unheard.delete(type);
+        if (held !== undefined) this.#sendAll(type, held);
+      });
+    } catch {
+      this.#probed.delete(id); // The channel is closing.
     }
   }
 

@@ -52,24 +52,51 @@ Deno.test({
   },
 });
 
-/** The start of an AMQP basic.ack method frame's payload: its size (13), class 60, method 80. */
-const ACK_FRAME = [0x00, 0x00, 0x00, 0x0d, 0x00, 0x3c, 0x00, 0x50];
+/** An AMQP frame a client sent: its type (1 method, 2 content header, 3 body), channel, payload. */
+interface Frame {
+  type: number;
+  channel: number;
+  payload: Uint8Array;
+}
 
-/** Counts the basic.ack frames in a client's byte stream, chunk by chunk. */
+/** Cuts a client's byte stream, chunk by chunk, into frames (after the protocol header). */
+function clientFrames(onFrame: (frame: Frame) => void): (bytes: Uint8Array) => void {
+  let pending = new Uint8Array(0); // A frame may straddle two chunks.
+  let started = false;
+  return (bytes) => {
+    const data = new Uint8Array(pending.length + bytes.length);
+    data.set(pending);
+    data.set(bytes, pending.length);
+    const view = new DataView(data.buffer);
+    let at = 0;
+    if (!started && data.length >= 8) [at, started] = [8, true]; // "AMQP\0\0\x09\x01"
+    while (started && data.length - at >= 8 && data.length - at >= 8 + view.getUint32(at + 3)) {
+      const size = view.getUint32(at + 3);
+      onFrame({
+        type: data[at]!,
+        channel: view.getUint16(at + 1),
+        payload: data.subarray(at + 7, at + 7 + size),
+      });
+      at += 8 + size;
+    }
+    pending = data.slice(at);
+  };
+}
+
+/** Whether a method frame's payload is the method `classId`.`methodId`. */
+function isMethod({ type, payload }: Frame, classId: number, methodId: number): boolean {
+  return type === 1 && payload[1] === classId && payload[3] === methodId && payload[0] === 0 &&
+    payload[2] === 0;
+}
+
+/** Counts the basic.ack frames a client sends. */
 function ackCounter(): { count: () => number; tap: (bytes: Uint8Array) => void } {
   let count = 0;
-  let tail = new Uint8Array(0); // A frame may straddle two chunks.
   return {
     count: () => count,
-    tap: (bytes) => {
-      const data = new Uint8Array(tail.length + bytes.length);
-      data.set(tail);
-      data.set(bytes, tail.length);
-      for (let i = 0; i + ACK_FRAME.length <= data.length; i++) {
-        if (ACK_FRAME.every((byte, j) => data[i + j] === byte)) count++;
-      }
-      tail = data.slice(Math.max(0, data.length - ACK_FRAME.length + 1));
-    },
+    tap: clientFrames((frame) => {
+      if (isMethod(frame, 60, 80)) count++;
+    }),
   };
 }
 
@@ -105,6 +132,99 @@ Deno.test({
     assert.ok(acks.count() > 0, "the counter sees acks");
     assert.ok(acks.count() <= 100, `${acks.count()} acks for 1,000 tasks: at most one per 10`);
     console.log(`1,000 tasks acked with ${acks.count()} ack(s)`);
+    scenario.pass();
+  },
+});
+
+/** What a client published, by routing key: message bodies, their bytes, and the empty ones. */
+function publishTally() {
+  const byKey = new Map<string, { bodies: number; bytes: number; empty: number }>();
+  const keyOf = new Map<number, string>(); // The routing key of each channel's publish in progress.
+  let waiters: { test: () => boolean; resolve: () => void }[] = [];
+  const decoder = new TextDecoder();
+  const of = (key: string) => ({ ...(byKey.get(key) ?? { bodies: 0, bytes: 0, empty: 0 }) });
+  return {
+    of,
+    /** Resolves once `test` holds, checked now and after each body published. */
+    until(test: () => boolean): Promise<void> {
+      if (test()) return Promise.resolve();
+      return new Promise((resolve) => waiters.push({ test, resolve }));
+    },
+    tap: clientFrames((frame) => {
+      const { payload } = frame;
+      if (isMethod(frame, 60, 40)) { // basic.publish: reserved short, exchange, routing key.
+        const exchangeEnd = 7 + payload[6]!;
+        const keyEnd = exchangeEnd + 1 + payload[exchangeEnd]!;
+        keyOf.set(frame.channel, decoder.decode(payload.subarray(exchangeEnd + 1, keyEnd)));
+      } else if (frame.type === 3) {
+        const key = keyOf.get(frame.channel) ?? "";
+        const tally = byKey.get(key) ?? { bodies: 0, bytes: 0, empty: 0 };
+        byKey.set(key, tally);
+        tally.bodies++;
+        tally.bytes += payload.length;
+        if (decoder.decode(payload) === "[]") tally.empty++;
+        waiters = waiters.filter(({ test, resolve }) => test() ? (resolve(), false) : true);
+      }
+    }),
+  };
+}
+
+Deno.test({
+  name: "events nobody listens to are not sent: an empty probe per batch asks whether someone " +
+    "listens now",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    // What is tried: 1,000 no-op tasks through a worker that has learnt that nobody is bound to
+    // task.completed (its events came back unrouted). Counted: the bytes of the task.completed
+    // messages it publishes, through the test proxy. (A late listener hears every completion from
+    // its binding on: tests/library_test.ts.)
+    await using scenario = await Scenario.open(undefined, { listen: "worker.*" });
+    const { url, queue } = scenario;
+    const tally = publishTally();
+    await using proxy = startProxy(proxyTarget(url), { tap: tally.tap });
+    let handled = 0;
+    let target = 0;
+    let enough = Promise.withResolvers<void>();
+    await using worker = await createWorker({
+      url: throughProxy(url, proxy.port),
+      queue,
+      prefetch: 200,
+      concurrency: 200,
+      handler: () => {
+        if (++handled === target) enough.resolve();
+      },
+    });
+    await using producer = await createProducer({ url, queue });
+    const run = async (count: number, what: string) => {
+      target += count;
+      enough = Promise.withResolvers();
+      await producer.enqueueMany(new Array(count).fill(null));
+      await within(enough.promise, 30_000, what);
+    };
+    const completed = () => tally.of("task.completed");
+    // Until the worker learns: one task at a time, each until a task.completed message goes out.
+    for (let n = 1; completed().empty === 0; n++) {
+      assert.ok(n <= 10, "a probe instead of the events, by the 10th task nobody listens to");
+      const sent = completed().bodies;
+      await run(1, `task ${n}`);
+      await within(tally.until(() => completed().bodies > sent), 5_000, `task ${n}'s message`);
+    }
+    const before = completed();
+    await run(1000, "1,000 tasks handled");
+    // Each probe stands for at most 100 events, as a message of events does.
+    await within(
+      tally.until(() => completed().empty - before.empty >= 10),
+      10_000,
+      "10 probes for 1,000 completions",
+    );
+    const after = completed();
+    const bytes = after.bytes - before.bytes;
+    assert.ok(bytes < 1000 * 10, `${bytes} bytes of task.completed for 1,000 tasks: probes only`);
+    assert.equal(after.bodies - before.bodies, after.empty - before.empty, "every body empty");
+    assert.equal(scenario.completions().length, 0, "nobody heard a completion");
+    await worker.close();
+    console.log(`1,000 unheard completions: ${after.empty - before.empty} probes, ${bytes} bytes`);
     scenario.pass();
   },
 });
