@@ -138,7 +138,7 @@ export function taskProperties(task: Task, options: TaskPropertiesOptions = {}):
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** Bodies up to this size are decoded in JavaScript when ASCII: cheaper than calling the runtime. */
+/** Bodies up to this size are checked for ASCII first: their text then needs no UTF-8 decoding. */
 const SMALL_BODY = 2048;
 
 /** A body's UTF-8 text; throws a TypeError on bytes that are not UTF-8. */
