@@ -80,7 +80,7 @@ export class EventPublisher {
   #unheard = new Set<EventType>();
   /** Ids of messages the broker returned and has not confirmed yet. */
   #returned = new Set<string>();
-  /** Events of a type nobody listened to, held by the id of the probe that asks whether one does. */
+  /** Events of a type nobody listened to, by the id of the probe that asks whether one does. */
   #probed = new Map<string, TareasEvent[]>();
 
   /** A publisher for the events of `queue`; it publishes nothing until it is attached. */
@@ -233,7 +233,7 @@ export class EventPublisher {
     }, EVENT_WINDOW_MS);
   }
 
-  /** Sends the queued events: in full, or only a probe for types nobody listens to (unless `all`). */
+  /** Sends the queued events: in full, or a probe for types nobody listens to (unless `all`). */
   #sendBuffer(all = false): void {
     this.#unheardTicks = 0;
     this.#bufferedTypes.clear();

@@ -849,8 +849,8 @@ class TareasWorker<P> extends EventTarget implements Worker {
    * Acks or rejects a delivery on the channel it came from; one from a dead channel is dropped
    * (the broker requeued it). Every ack goes out after the events before it that someone listens
    * to, so that a task acked is never a task whose completion its listener did not hear of (events
-   * nobody is bound to wait for their window and a probe). Unless the prefetch is used up, acks wait for
-   * the end of the turn and go out together: one ack covers a run of contiguous finished
+   * nobody is bound to wait for their window and a probe). Unless the prefetch is used up, acks
+   * wait for the end of the turn and go out together: one ack covers a run of contiguous finished
    * deliveries (those of one socket read, with a synchronous handler).
    */
   #settle({ session, message }: Delivery, how: "ack" | "reject"): void {

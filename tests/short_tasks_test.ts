@@ -70,8 +70,10 @@ function clientFrames(onFrame: (frame: Frame) => void): (bytes: Uint8Array) => v
     const view = new DataView(data.buffer);
     let at = 0;
     if (!started && data.length >= 8) [at, started] = [8, true]; // "AMQP\0\0\x09\x01"
-    while (started && data.length - at >= 8 && data.length - at >= 8 + view.getUint32(at + 3)) {
+    // type (1), channel (2), size (4), payload (size), frame end (1)
+    while (started && data.length - at >= 7) {
       const size = view.getUint32(at + 3);
+      if (data.length - at < 8 + size) break;
       onFrame({
         type: data[at]!,
         channel: view.getUint16(at + 1),
@@ -171,14 +173,14 @@ function publishTally() {
 
 Deno.test({
   name: "events nobody listens to are not sent: an empty probe per batch asks whether someone " +
-    "listens now",
+    "listens now, and once someone does, the events it held follow",
   sanitizeOps: true,
   sanitizeResources: true,
   async fn() {
     // What is tried: 1,000 no-op tasks through a worker that has learnt that nobody is bound to
     // task.completed (its events came back unrouted). Counted: the bytes of the task.completed
-    // messages it publishes, through the test proxy. (A late listener hears every completion from
-    // its binding on: tests/library_test.ts.)
+    // messages it publishes, through the test proxy. Then a listener binds and 300 more tasks
+    // run: their first events wait on a probe, which is now routed, so they must follow it.
     await using scenario = await Scenario.open(undefined, { listen: "worker.*" });
     const { url, queue } = scenario;
     const tally = publishTally();
@@ -199,8 +201,9 @@ Deno.test({
     const run = async (count: number, what: string) => {
       target += count;
       enough = Promise.withResolvers();
-      await producer.enqueueMany(new Array(count).fill(null));
+      const tasks = await producer.enqueueMany(new Array(count).fill(null));
       await within(enough.promise, 30_000, what);
+      return tasks;
     };
     const completed = () => tally.of("task.completed");
     // Until the worker learns: one task at a time, each until a task.completed message goes out.
@@ -223,8 +226,23 @@ Deno.test({
     assert.ok(bytes < 1000 * 10, `${bytes} bytes of task.completed for 1,000 tasks: probes only`);
     assert.equal(after.bodies - before.bodies, after.empty - before.empty, "every body empty");
     assert.equal(scenario.completions().length, 0, "nobody heard a completion");
-    await worker.close();
     console.log(`1,000 unheard completions: ${after.empty - before.empty} probes, ${bytes} bytes`);
+
+    // One more task, and its probe: every completion so far has been probed for (a probe takes
+    // all that are queued), so the next events the worker holds are those after the binding.
+    await run(1, "one more task");
+    await within(tally.until(() => completed().empty > after.empty), 5_000, "its probe");
+    await scenario.listen("task.completed");
+    const bound = completed();
+    const heard = await run(300, "300 tasks handled after the binding");
+    const ids = () => new Set(scenario.completions().map((e) => e.taskId));
+    await scenario.waitForEvent(
+      () => heard.every((task) => ids().has(task.id)),
+      "a completion for each of the 300 tasks run after the binding",
+      10_000,
+    );
+    assert.ok(completed().empty > bound.empty, "the first of them waited on a probe");
+    await worker.close();
     scenario.pass();
   },
 });
