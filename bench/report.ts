@@ -374,8 +374,8 @@ function targetsSection(result: SuiteResult): string {
         "so every µs of CPU a worker spends per task is taken from the others. Per no-op task, " +
         `our worker process spent (median) ${cpu.join("; ")} for the bare consumer; besides ` +
         "the delivery and the ack it decodes and validates the task, runs the handler with its " +
-        "abort signal and deadline, and queues its task events, which go out together (nobody " +
-        "listens to them here) (see CPU per task).",
+        "abort signal and deadline, and queues its task events (nobody listens to them here: " +
+        "an empty probe per batch asks, and they are dropped) (see CPU per task).",
     );
   }
   if (result.throughput.some((t) => oursOverBullmq(t).some((x) => x < 1))) {
