@@ -685,35 +685,26 @@ class TareasWorker<P> extends EventTarget implements Worker {
   ): Promise<void> | undefined {
     const controller = new AbortController();
     const { signal } = controller;
+    const result = this.#handler(task, {
+      signal,
+      attempt,
+      redelivered,
+      logger: this.#handlerLogger,
+      timeScale: this.#timeScale,
+    });
+    if (!isThenable(result)) return undefined;
+    // Nothing could abort it while it ran in this turn. From now on, the session aborts it if the
+    // connection that delivered the task is lost, and the sweeper if it runs past the task timeout.
     const run: Run = {
       controller,
       deadline: this.#taskTimeoutMs > 0 ? since + this.#taskTimeoutMs : Infinity,
     };
-    // The session aborts it if the connection that delivered the task is lost; the sweeper if
-    // it runs past the task timeout.
     session.runs.add(run);
     this.#runs.add(run);
     const end = () => {
       session.runs.delete(run);
       this.#runs.delete(run);
     };
-    let result: unknown;
-    try {
-      result = this.#handler(task, {
-        signal,
-        attempt,
-        redelivered,
-        logger: this.#handlerLogger,
-        timeScale: this.#timeScale,
-      });
-    } catch (error) {
-      end();
-      throw signal.aborted ? signal.reason : error;
-    }
-    if (!isThenable(result)) {
-      end();
-      return undefined;
-    }
     return abandonOnAbort(Promise.resolve(result), signal).then(end, (error) => {
       end();
       throw signal.aborted ? signal.reason : error;
