@@ -138,20 +138,14 @@ export function taskProperties(task: Task, options: TaskPropertiesOptions = {}):
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** Bodies up to this size are checked for ASCII first: their text then needs no UTF-8 decoding. */
-const SMALL_BODY = 2048;
-
 /** A body's UTF-8 text; throws a TypeError on bytes that are not UTF-8. */
 function bodyText(body: Uint8Array): string {
-  if (body.byteLength <= SMALL_BODY) {
-    let i = 0;
-    while (i < body.length && body[i]! < 0x80) i++;
-    if (i === body.length) {
-      // A Buffer (what amqplib delivers) makes its string natively, several times faster.
-      return body instanceof Buffer
-        ? body.toString("latin1")
-        : String.fromCharCode.apply(null, body as unknown as number[]);
-    }
+  if (body instanceof Buffer) {
+    // A Buffer (what amqplib delivers) makes its text natively, several times faster. It turns
+    // bad bytes into U+FFFD and keeps a byte order mark: a text with either goes to the strict
+    // decoder, which rejects the first and drops the second.
+    const text = body.toString("utf8");
+    if (!text.includes("\uFFFD") && text.charCodeAt(0) !== 0xFEFF) return text;
   }
   return decoder.decode(body);
 }
