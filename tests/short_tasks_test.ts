@@ -102,6 +102,17 @@ function ackCounter(): { count: () => number; tap: (bytes: Uint8Array) => void }
   };
 }
 
+/** A worker set for short tasks (prefetch and concurrency 200), reaching the broker via `port`. */
+function shortTaskWorker(url: string, queue: string, port: number, handler: () => void) {
+  return createWorker({
+    url: throughProxy(url, port),
+    queue,
+    prefetch: 200,
+    concurrency: 200,
+    handler,
+  });
+}
+
 Deno.test({
   name: "prefetch 200, concurrency 200: 1,000 queued tasks of a synchronous handler are acked " +
     "with far fewer acks than tasks, and none is left unacked",
@@ -118,14 +129,8 @@ Deno.test({
     await using proxy = startProxy(proxyTarget(url), { tap: acks.tap });
     const all = Promise.withResolvers<void>();
     let handled = 0;
-    await using worker = await createWorker({
-      url: throughProxy(url, proxy.port),
-      queue,
-      prefetch: 200,
-      concurrency: 200,
-      handler: () => {
-        if (++handled === 1000) all.resolve();
-      },
+    await using worker = await shortTaskWorker(url, queue, proxy.port, () => {
+      if (++handled === 1000) all.resolve();
     });
     await within(all.promise, 30_000, "the handler to see 1,000 tasks");
     await worker.close(); // Its last acks go out before the connection closes.
@@ -188,14 +193,8 @@ Deno.test({
     let handled = 0;
     let target = 0;
     let enough = Promise.withResolvers<void>();
-    await using worker = await createWorker({
-      url: throughProxy(url, proxy.port),
-      queue,
-      prefetch: 200,
-      concurrency: 200,
-      handler: () => {
-        if (++handled === target) enough.resolve();
-      },
+    await using worker = await shortTaskWorker(url, queue, proxy.port, () => {
+      if (++handled === target) enough.resolve();
     });
     await using producer = await createProducer({ url, queue });
     const run = async (count: number, what: string) => {
