@@ -3,8 +3,8 @@
  * broker version, and an event tap that reads a tareas queue's events exchange.
  * @module
  */
-import amqp from "amqplib";
-import type { Channel, ChannelModel } from "amqplib";
+import amqp from "../lib/deps/amqplib.ts";
+import type { Channel, ChannelModel } from "../lib/deps/amqplib.ts";
 import { subscribeEvents, type TareasEvent } from "../lib/events.ts";
 import { workQueueArguments } from "../lib/topology.ts";
 import { BenchTimeoutError, nowMs } from "./_util.ts";

@@ -20,8 +20,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import amqp from "amqplib";
-import type { ConsumeMessage } from "amqplib";
+import amqp from "../lib/deps/amqplib.ts";
+import type { ConsumeMessage } from "../lib/deps/amqplib.ts";
 import { workQueueArguments } from "../lib/topology.ts";
 import { amqpUrl, nowMs } from "./_util.ts";
 

@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import { once } from "node:events";
 import { Buffer } from "node:buffer";
-import amqp from "amqplib";
+import amqp from "../lib/deps/amqplib.ts";
 import { STOP_HEADER } from "./_bare_consumer.ts";
 import { publishingLine } from "./_procfs.ts";
 import { amqpUrl, nowMs } from "./_util.ts";

@@ -4,7 +4,7 @@
  * before anything is spawned).
  * @module
  */
-import type { ChannelModel } from "amqplib";
+import type { ChannelModel } from "../lib/deps/amqplib.ts";
 import { eventsExchange } from "../lib/events.ts";
 import { createTask, encodeTask, taskProperties } from "../lib/task.ts";
 import { deadQueue, declareTopology, DELIVERY_LIMIT } from "../lib/topology.ts";

@@ -5,7 +5,7 @@
  * connection is lost or fails.
  * @module
  */
-import amqp, { type ChannelModel, type Options } from "amqplib";
+import amqp, { type ChannelModel, type Options } from "./deps/amqplib.ts";
 import { BrokerUnreachableError, ConfigError, errorMessage } from "./errors.ts";
 import { log } from "./log.ts";
 import { printable } from "./text.ts";

@@ -17,7 +17,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import type { Channel, ChannelModel, ConfirmChannel, GetMessage, Options } from "amqplib";
+import type { Channel, ChannelModel, ConfirmChannel, GetMessage, Options } from "./deps/amqplib.ts";
 import { openConnection } from "./connection.ts";
 import { ConfigError, TareasError } from "./errors.ts";
 import { deadQueue } from "./topology.ts";

@@ -18,7 +18,7 @@
  * the broker and back, which is most of what an event costs.
  * @module
  */
-import type { ChannelModel, ConfirmChannel } from "amqplib";
+import type { ChannelModel, ConfirmChannel } from "./deps/amqplib.ts";
 import { Buffer } from "node:buffer";
 import { errorMessage } from "./errors.ts";
 import {

@@ -7,7 +7,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import type { Channel } from "amqplib";
+import type { Channel } from "./deps/amqplib.ts";
 import { isoTime } from "./clock.ts";
 import { log } from "./log.ts";
 

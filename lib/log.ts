@@ -12,7 +12,7 @@ import {
   type LogLevel,
   type LogRecord,
   type TextFormatter,
-} from "@logtape/logtape";
+} from "./deps/logtape.ts";
 import { UsageError } from "./errors.ts";
 import { printable } from "./text.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { LogRecord } from "@logtape/logtape";
+import type { LogRecord } from "./deps/logtape.ts";
 import { formatTextLog } from "./log.ts";
 
 /** A record as `logger.info(template, properties)` makes it, values interleaved with text. */

@@ -12,7 +12,7 @@
  * from running at once and is released by the broker if the process dies.
  * @module
  */
-import type { Channel, ChannelModel, ConsumeMessage, Options } from "amqplib";
+import type { Channel, ChannelModel, ConsumeMessage, Options } from "./deps/amqplib.ts";
 import { ConfigError, errorMessage, TareasError } from "./errors.ts";
 import { declareTopology, inspectWorkQueue, migrateCommand } from "./topology.ts";
 

@@ -8,7 +8,7 @@
  * absent, names are bounded in length, and the number of workers tracked is capped.
  * @module
  */
-import type { Channel, ChannelModel } from "amqplib";
+import type { Channel, ChannelModel } from "./deps/amqplib.ts";
 import { openConnection } from "./connection.ts";
 import { ConfigError, TareasError } from "./errors.ts";
 import { eventsExchange, STATUS_INTERVAL_MS, subscribeEvents, type TareasEvent } from "./events.ts";

@@ -13,8 +13,8 @@
  * ```
  * @module
  */
-import type { ChannelModel, ConfirmChannel } from "amqplib";
-import type { Span } from "@opentelemetry/api";
+import type { ChannelModel, ConfirmChannel } from "./deps/amqplib.ts";
+import type { Span } from "./deps/opentelemetry.ts";
 import type { Buffer } from "node:buffer";
 import { type Connection, openConnection } from "./connection.ts";
 import { errorMessage, TareasError } from "./errors.ts";

@@ -4,7 +4,7 @@
  * and the events exchange.
  * @module
  */
-import type { Channel, ChannelModel } from "amqplib";
+import type { Channel, ChannelModel } from "./deps/amqplib.ts";
 import { ConfigError } from "./errors.ts";
 import { eventsExchange } from "./events.ts";
 

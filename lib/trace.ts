@@ -15,7 +15,7 @@ import {
   SpanKind,
   SpanStatusCode,
   trace,
-} from "@opentelemetry/api";
+} from "./deps/opentelemetry.ts";
 import type { Task } from "./task.ts";
 
 const tracer = trace.getTracer("tareas");

@@ -4,7 +4,7 @@
  * while the watcher reconnects. `produce --wait` and the demo use it.
  * @module
  */
-import type { ChannelModel } from "amqplib";
+import type { ChannelModel } from "./deps/amqplib.ts";
 import { type Connection, openConnection } from "./connection.ts";
 import { SeenMessages, subscribeEvents, type TareasEvent } from "./events.ts";
 import { log } from "./log.ts";

@@ -19,8 +19,8 @@
  * ```
  * @module
  */
-import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from "amqplib";
-import type { Logger } from "@logtape/logtape";
+import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from "./deps/amqplib.ts";
+import type { Logger } from "./deps/logtape.ts";
 import { abandonOnAbort, isThenable } from "./async.ts";
 import { isoTime } from "./clock.ts";
 import { type Connection, openConnection } from "./connection.ts";

@@ -11,7 +11,7 @@ import amqp, {
   type ConfirmChannel,
   type ConsumeMessage,
   type Options,
-} from "amqplib";
+} from "../lib/deps/amqplib.ts";
 import { delay } from "../lib/async.ts";
 import { type Broker, findOrStartBroker } from "./broker.ts";
 import {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import amqp from "amqplib";
+import amqp from "../lib/deps/amqplib.ts";
 import { brokerUrl, freshQueue, run } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import amqp, { type ChannelModel, type ConfirmChannel } from "amqplib";
+import amqp, { type ChannelModel, type ConfirmChannel } from "../lib/deps/amqplib.ts";
 import { PrivateNodeError, processesMentioning, statFields } from "../testing/broker.ts";
 import { canStartCluster, type Cluster, startCluster } from "../testing/cluster.ts";
 import { freshQueue, within } from "../testing/scenario.ts";

@@ -6,7 +6,7 @@
  * queue and brings back the node it killed.
  */
 import assert from "node:assert/strict";
-import amqp from "amqplib";
+import amqp from "../lib/deps/amqplib.ts";
 import type { TareasEvent, TaskEvent } from "../lib/events.ts";
 import { createProducer, type Producer } from "../lib/producer.ts";
 import { declareTopology } from "../lib/topology.ts";

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import amqp from "amqplib";
+import amqp from "../lib/deps/amqplib.ts";
 import { parse } from "yaml";
 import { canStartPrivateNode, startPrivateNode } from "../testing/broker.ts";
 import { within } from "../testing/scenario.ts";

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import type { ConsumeMessage } from "amqplib";
+import type { ConsumeMessage } from "../lib/deps/amqplib.ts";
 import type { TaskEvent, WorkerEvent } from "../lib/events.ts";
 import { createProducer } from "../lib/producer.ts";
 import { createTask, type Task } from "../lib/task.ts";

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import amqp from "amqplib";
+import amqp from "../lib/deps/amqplib.ts";
 import { createWorker, type Task } from "../mod.ts";
 import { Scenario, within } from "../testing/scenario.ts";
 

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import amqp, { type ChannelModel } from "amqplib";
+import amqp, { type ChannelModel } from "../lib/deps/amqplib.ts";
 import {
   BrokerUnavailableError,
   canStartPrivateNode,

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import type { ConsumeMessage } from "amqplib";
+import type { ConsumeMessage } from "../lib/deps/amqplib.ts";
 import type { TaskEvent } from "../lib/events.ts";
 import { createTask } from "../lib/task.ts";
 import { canStartPrivateNode, startPrivateNode } from "../testing/broker.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import amqp, { type Channel, type ConsumeMessage, type Options } from "amqplib";
+import amqp, { type Channel, type ConsumeMessage, type Options } from "../lib/deps/amqplib.ts";
 import { migratingQueue } from "../lib/migrate.ts";
 import { createTask, encodeTask } from "../lib/task.ts";
 import { declareTopology, workQueueArguments } from "../lib/topology.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import amqp from "amqplib";
+import amqp from "../lib/deps/amqplib.ts";
 import type { StatusSnapshot } from "../tools/status.ts";
 import { canStartPrivateNode, startPrivateNode } from "../testing/broker.ts";
 import { Child, freshQueue, run, Scenario } from "../testing/scenario.ts";

@@ -5,7 +5,7 @@
  * every task is done, prints who did what, and stops the other workers gracefully.
  * @module
  */
-import amqp from "amqplib";
+import amqp from "../lib/deps/amqplib.ts";
 import { onStopSignals, runMain } from "../lib/cli.ts";
 import { type DemoConfig, parseDemoArgs } from "../lib/config.ts";
 import { type Dashboard, startDashboard } from "../lib/dashboard/mod.ts";

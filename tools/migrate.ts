@@ -8,7 +8,7 @@
  * to show that a rerun resumes without a loss.
  * @module
  */
-import type { ChannelModel } from "amqplib";
+import type { ChannelModel } from "../lib/deps/amqplib.ts";
 import { runMain } from "../lib/cli.ts";
 import { MIGRATE_HELP, type MigrateConfig, parseMigrateArgs } from "../lib/config.ts";
 import { openConnection } from "../lib/connection.ts";
