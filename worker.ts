@@ -5,16 +5,17 @@
  */
 import { onStopSignals, runMain } from "./lib/cli.ts";
 import { parseWorkerArgs, WORKER_HELP, type WorkerConfig } from "./lib/config.ts";
-import { loadHandler } from "./lib/handler.ts";
+import { loadHandler, sleepHandler } from "./lib/handler.ts";
 import { log } from "./lib/log.ts";
 import { createWorker } from "./lib/worker.ts";
 
 /** Runs a worker until a signal stops it; resolves with the exit code. */
 async function work(config: WorkerConfig): Promise<number> {
-  const handler = config.handler === undefined ? undefined : await loadHandler(config.handler);
+  // The command line's default work is the original simulated one; the library has no default.
+  const handler = config.handler === undefined ? sleepHandler : await loadHandler(config.handler);
   const stop = new AbortController();
   const worker = await createWorker({
-    ...(handler === undefined ? {} : { handler }),
+    handler,
     url: config.url,
     queue: config.queue,
     heartbeat: config.heartbeat,

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { UsageError } from "./errors.ts";
+import { checkPrefetch, checkQueue, checkWorkerName, numberFlag } from "./options.ts";
 import { DEFAULT_QUEUE } from "./topology.ts";
 import { printable } from "./text.ts";
 import { DEFAULT_URL, parseBrokerUrls } from "./url.ts";
@@ -166,28 +167,24 @@ export function parseWorkerArgs(
     "max-body": { type: "string" },
   });
   if (values === "help") return values;
-  const concurrency = integer(values, "concurrency", 1, 1, 1000);
-  const prefetch = integer(values, "prefetch", concurrency, 1, 65535);
-  if (prefetch < concurrency) {
-    throw new UsageError(
-      `Invalid --prefetch ${prefetch}: it must be at least --concurrency (${concurrency})`,
-    );
-  }
+  const concurrency = numberFlag("concurrency", str(values, "concurrency"));
+  const prefetch = str(values, "prefetch") === undefined
+    ? concurrency
+    : numberFlag("prefetch", str(values, "prefetch"));
+  checkPrefetch(prefetch, concurrency, true);
   const name = str(values, "name");
-  if (name !== undefined && (name.trim() === "" || name.length > 200)) {
-    throw new UsageError("Invalid --name: expected 1 to 200 characters, not only spaces");
-  }
+  if (name !== undefined) checkWorkerName(name, true);
   return {
     ...common(values, env),
     prefetch,
     concurrency,
-    timeScale: number(values, "time-scale", 1, 0, 3600),
+    timeScale: numberFlag("timeScale", str(values, "time-scale")),
     name,
     handler: str(values, "handler"),
-    maxAttempts: integer(values, "max-attempts", 5, 1, 1000),
-    retryDelayMs: Math.round(number(values, "retry-delay", 1, 0, 86_400) * 1000),
-    taskTimeoutMs: Math.round(number(values, "task-timeout", 600, 0, 7 * 86_400) * 1000),
-    maxBodyBytes: integer(values, "max-body", 1_048_576, 64, 128 * 1_048_576),
+    maxAttempts: numberFlag("maxAttempts", str(values, "max-attempts")),
+    retryDelayMs: numberFlag("retryDelay", str(values, "retry-delay")),
+    taskTimeoutMs: numberFlag("taskTimeout", str(values, "task-timeout")),
+    maxBodyBytes: numberFlag("maxBody", str(values, "max-body")),
   };
 }
 
@@ -453,15 +450,8 @@ function parse(args: string[], options: Options): Values | "help" {
 function common(values: Values, env: Record<string, string | undefined>): CommonConfig {
   const url = env.AMQP_URL || DEFAULT_URL;
   parseBrokerUrls(url, "AMQP_URL");
-  const queue = str(values, "queue") ?? DEFAULT_QUEUE;
-  if (queue === "" || queue.length > 200 || queue.startsWith("amq.")) {
-    throw new UsageError(
-      `Invalid --queue "${
-        printable(queue)
-      }": expected 1 to 200 characters, not starting with "amq."`,
-    );
-  }
-  return { url, queue, heartbeat: integer(values, "heartbeat", 15, 0, 600) };
+  const queue = checkQueue(str(values, "queue"), true);
+  return { url, queue, heartbeat: numberFlag("heartbeat", str(values, "heartbeat")) };
 }
 
 function str(values: Values, flag: string): string | undefined {

@@ -20,9 +20,10 @@ import { type Connection, openConnection } from "./connection.ts";
 import { errorMessage, TareasError } from "./errors.ts";
 import { log } from "./log.ts";
 import { createTask, encodeTask, type Task, type TaskProperties, taskProperties } from "./task.ts";
-import { declareTopology, DEFAULT_QUEUE } from "./topology.ts";
+import { checkNumber, checkQueue } from "./options.ts";
+import { declareTopology } from "./topology.ts";
 import { startPublishSpan } from "./trace.ts";
-import { DEFAULT_URL } from "./url.ts";
+import { DEFAULT_URL, parseBrokerUrls } from "./url.ts";
 
 /**
  * Options of {@linkcode createProducer}.
@@ -178,7 +179,9 @@ class TareasProducer implements Producer {
   #closing: Promise<void> | undefined;
 
   constructor(options: ProducerOptions) {
-    this.queue = options.queue ?? DEFAULT_QUEUE;
+    this.queue = checkQueue(options.queue);
+    parseBrokerUrls(options.url ?? DEFAULT_URL);
+    checkNumber("heartbeat", options.heartbeat);
     this.#options = options;
   }
 

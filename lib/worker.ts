@@ -34,7 +34,7 @@ import {
   type WorkerEvent,
   workerEvent,
 } from "./events.ts";
-import { sleepHandler, type TaskHandler } from "./handler.ts";
+import type { TaskHandler } from "./handler.ts";
 import { log } from "./log.ts";
 import {
   afterFailure,
@@ -44,9 +44,10 @@ import {
   republishProperties,
 } from "./rules.ts";
 import { AWAITED_HEADER, decodeTask, MAX_ID_LENGTH, type Task } from "./task.ts";
-import { deadQueue, declareDelayQueue, declareTopology, DEFAULT_QUEUE } from "./topology.ts";
+import { checkNumber, checkPrefetch, checkQueue, checkWorkerName } from "./options.ts";
+import { deadQueue, declareDelayQueue, declareTopology } from "./topology.ts";
 import { withProcessSpan } from "./trace.ts";
-import { DEFAULT_URL } from "./url.ts";
+import { DEFAULT_URL, parseBrokerUrls } from "./url.ts";
 
 /** RabbitMQ's default consumer timeout: a delivery unacked for longer closes the channel. */
 export const BROKER_CONSUMER_TIMEOUT_MS = 30 * 60_000;
@@ -66,8 +67,8 @@ export const BROKER_CONSUMER_TIMEOUT_MS = 30 * 60_000;
  * ```
  */
 export interface WorkerOptions<P = unknown> {
-  /** Runs each task. @default {the built-in handler: sleeps `complexity × timeScale` seconds} */
-  handler?: TaskHandler<P>;
+  /** Runs each task: resolve when it is done, throw to fail the attempt. */
+  handler: TaskHandler<P>;
   /** Broker URL; its password is never printed. @default {"amqp://guest:guest@127.0.0.1:5672"} */
   url?: string;
   /** Work queue. @default {"tareas_distribuidas"} */
@@ -193,7 +194,7 @@ export interface Worker extends EventTarget, AsyncDisposable {
  * ```
  */
 export async function createWorker<P = unknown>(
-  options: WorkerOptions<P> = {},
+  options: WorkerOptions<P>,
 ): Promise<Worker> {
   const worker = new TareasWorker<P>(options);
   await worker.start();
@@ -277,26 +278,26 @@ class TareasWorker<P> extends EventTarget implements Worker {
 
   constructor(options: WorkerOptions<P>) {
     super();
-    this.#url = options.url ?? DEFAULT_URL;
-    this.queue = options.queue ?? DEFAULT_QUEUE;
-    this.name = options.name ?? defaultName();
-    this.#heartbeat = whole("heartbeat", options.heartbeat ?? 15, 0, 600);
-    this.#handler = options.handler ?? (sleepHandler as TaskHandler<P>);
-    this.#concurrency = whole("concurrency", options.concurrency ?? 1, 1, 10_000);
-    this.#prefetch = whole("prefetch", options.prefetch ?? this.#concurrency, 1, 65_535);
-    if (this.#prefetch < this.#concurrency) {
+    if (typeof options.handler !== "function") {
       throw new UsageError(
-        `Invalid prefetch ${this.#prefetch}: it must be at least the concurrency (${this.#concurrency})`,
+        "Invalid handler: createWorker needs the function that runs each task " +
+          "(its handler option; sleepHandler is the demo's simulated work)",
       );
     }
-    this.#maxAttempts = whole("maxAttempts", options.maxAttempts ?? 5, 1, 1000);
-    this.#retryDelayMs = whole("retryDelay", options.retryDelay ?? 1000, 0, 86_400_000);
-    this.#taskTimeoutMs = whole("taskTimeout", options.taskTimeout ?? 600_000, 0, 7 * 86_400_000);
-    this.#maxBody = whole("maxBody", options.maxBody ?? 1_048_576, 64, 512 * 1_048_576);
-    this.#timeScale = options.timeScale ?? 1;
-    if (this.name.length === 0 || this.name.length > MAX_ID_LENGTH) {
-      throw new UsageError(`Invalid name: expected 1 to ${MAX_ID_LENGTH} characters`);
-    }
+    this.#handler = options.handler;
+    this.#url = options.url ?? DEFAULT_URL;
+    parseBrokerUrls(this.#url);
+    this.queue = checkQueue(options.queue);
+    this.name = checkWorkerName(options.name ?? defaultName());
+    this.#heartbeat = checkNumber("heartbeat", options.heartbeat);
+    this.#concurrency = checkNumber("concurrency", options.concurrency);
+    this.#prefetch = checkNumber("prefetch", options.prefetch ?? this.#concurrency);
+    checkPrefetch(this.#prefetch, this.#concurrency);
+    this.#maxAttempts = checkNumber("maxAttempts", options.maxAttempts);
+    this.#retryDelayMs = checkNumber("retryDelay", options.retryDelay);
+    this.#taskTimeoutMs = checkNumber("taskTimeout", options.taskTimeout);
+    this.#maxBody = checkNumber("maxBody", options.maxBody);
+    this.#timeScale = checkNumber("timeScale", options.timeScale);
     this.#signal = options.signal;
     this.#events = new EventPublisher(this.queue);
     this.closed = new Promise((resolve, reject) => this.#settleClosed = { resolve, reject });
@@ -929,19 +930,13 @@ function messageIdOf(message: ConsumeMessage): string {
     : "(no message id)";
 }
 
-function whole(name: string, value: number, min: number, max: number): number {
-  if (!Number.isSafeInteger(value) || value < min || value > max) {
-    throw new UsageError(`Invalid ${name} ${value}: expected a whole number from ${min} to ${max}`);
-  }
-  return value;
-}
-
+/**
+ * `<hostname>-<pid>`, or `worker-<pid>` when the program may not read the host name: asking for
+ * it would stop a program at a terminal at a permission prompt.
+ */
 function defaultName(): string {
-  try {
-    return `${Deno.hostname()}-${Deno.pid}`;
-  } catch {
-    return `worker-${Deno.pid}`;
-  }
+  const { state } = Deno.permissions.querySync({ name: "sys", kind: "hostname" });
+  return state === "granted" ? `${Deno.hostname()}-${Deno.pid}` : `worker-${Deno.pid}`;
 }
 
 function envVar(name: string): string | undefined {

@@ -6,8 +6,10 @@ import assert from "node:assert/strict";
 import {
   createProducer,
   createWorker,
+  sleepHandler,
   type Task,
   type TaskEvent,
+  UsageError,
   type Worker,
   WorkerLifecycleEvent,
 } from "../mod.ts";
@@ -112,7 +114,7 @@ Deno.test({
     assert.equal(done[0]!.taskId, task.id);
     assert.equal(await scenario.ready(), 0, "acked: nothing went back to the queue");
     // A second worker finds nothing to redeliver.
-    const next = await createWorker({ url, queue, name: "next" });
+    const next = await createWorker({ url, queue, name: "next", handler: sleepHandler });
     await next.close();
     assert.equal(scenario.events.filter((e) => "taskId" in e && e.worker === "next").length, 0);
     scenario.pass();
@@ -129,6 +131,7 @@ Deno.test({
       url: scenario.url,
       queue: scenario.queue,
       name: "signalled",
+      handler: sleepHandler,
       signal: controller.signal,
     });
     controller.abort();
@@ -144,11 +147,25 @@ Deno.test({
   async fn() {
     await using scenario = await Scenario.open();
     const { url, queue } = scenario;
+    const handler = sleepHandler;
     await assert.rejects(
-      createWorker({ url, queue, concurrency: 0 }),
+      createWorker({ url, queue, handler, concurrency: 0 }),
       /^UsageError: Invalid concurrency 0: expected a whole number from 1/,
     );
-    await assert.rejects(createWorker({ url, queue, prefetch: 1, concurrency: 2 }), /prefetch 1/);
+    await assert.rejects(
+      createWorker({ url, queue, handler, prefetch: 1, concurrency: 2 }),
+      /prefetch 1/,
+    );
+    // Tried: a worker given no handler, which once ran the demo's sleep and acked real tasks.
+    await assert.rejects(
+      createWorker({ url, queue } as Parameters<typeof createWorker>[0]),
+      (error: unknown) => {
+        assert.ok(error instanceof UsageError);
+        assert.match(error.message, /^Invalid handler: createWorker needs the function/);
+        return true;
+      },
+    );
+    assert.equal(await scenario.queueExists(queue), false, "nothing was declared or consumed");
     await using producer = await createProducer({ url, queue });
     await assert.rejects(producer.enqueue(10n), /Payload is not JSON/);
     await assert.rejects(producer.enqueue(null, { id: "" }), /Invalid task: "id"/);
