@@ -44,7 +44,12 @@ export async function setupLogging(options: LoggingOptions = {}): Promise<void> 
   const formatter = format === "json" ? jsonLinesFormatter : formatTextLog;
   const encoder = new TextEncoder();
   const sink = (record: LogRecord) => {
+    // A line redrawn in place (a progress bar) is cleared first and drawn again below the log
+    // line, so that the two never share a line of the terminal.
+    const held = heldLine;
+    held?.clear();
     Deno.stderr.writeSync(encoder.encode(formatter(record)));
+    held?.redraw();
   };
   await configure({
     reset: true,
@@ -76,6 +81,33 @@ export const formatTextLog: TextFormatter = getTextFormatter({
 function formatValue(value: unknown): string {
   if (typeof value === "string") return printable(value);
   return Deno.inspect(value, { colors: false }).split("\n").map(printable).join("\n    ");
+}
+
+/** A line a program redraws in place on the terminal, such as a progress bar. */
+export interface TerminalLine {
+  /** Erases the line, leaving the cursor at its start. */
+  clear(): void;
+  /** Draws the line again, as it was. */
+  redraw(): void;
+}
+
+let heldLine: TerminalLine | undefined;
+
+/**
+ * Makes log lines clear `line` before they are written and redraw it after, until the returned
+ * function is called.
+ *
+ * @example
+ * ```ts
+ * const release = holdTerminalLine({ clear: () => write("\r\x1b[2K"), redraw: () => write(bar) });
+ * try { await work(); } finally { release(); }
+ * ```
+ */
+export function holdTerminalLine(line: TerminalLine): () => void {
+  heldLine = line;
+  return () => {
+    if (heldLine === line) heldLine = undefined;
+  };
 }
 
 /** The logger of one part of tareas, e.g. `log("worker")`. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { LogRecord } from "./deps/logtape.ts";
-import { formatTextLog } from "./log.ts";
+import { formatTextLog, holdTerminalLine, log, setupLogging } from "./log.ts";
 
 /** A record as `logger.info(template, properties)` makes it, values interleaved with text. */
 function record(template: string[], ...values: unknown[]): LogRecord {
@@ -35,4 +35,31 @@ Deno.test("other logged values are inspected, continuation lines indented", () =
     assert.match(continuation, /^ {4}/, `indented: ${continuation}`);
   }
   assert.match(formatTextLog(record(["n=", ""], 42)), /n=42\n$/);
+});
+
+Deno.test("a log line clears the line held in place before it and redraws it after", async () => {
+  const output: string[] = [];
+  const release = holdTerminalLine({
+    clear: () => output.push("<clear>"),
+    redraw: () => output.push("<redraw>"),
+  });
+  const write = Deno.stderr.writeSync;
+  Deno.stderr.writeSync = (bytes: Uint8Array) => {
+    output.push(new TextDecoder().decode(bytes));
+    return bytes.byteLength;
+  };
+  try {
+    await setupLogging({ level: "info", format: "text" });
+    log("producer").warn("Nothing is consuming {queue}", { queue: "q" });
+    release();
+    log("producer").warn("After the bar");
+  } finally {
+    Deno.stderr.writeSync = write;
+    await setupLogging({ level: "error", format: "text" });
+  }
+  assert.equal(output.length, 4, output.join(""));
+  assert.equal(output[0], "<clear>");
+  assert.match(output[1]!, /\[WRN\] tareas·producer: Nothing is consuming q\n$/);
+  assert.equal(output[2], "<redraw>");
+  assert.match(output[3]!, /After the bar\n$/, "released: no more clearing");
 });

@@ -6,7 +6,7 @@
  */
 import { onStopSignals } from "./cli.ts";
 import { TareasError } from "./errors.ts";
-import { log } from "./log.ts";
+import { holdTerminalLine, log } from "./log.ts";
 import { Progress } from "./render/progress.ts";
 import { renderSummary } from "./render/summary.ts";
 import { renderTimelineSvg } from "./render/timeline_svg.ts";
@@ -51,6 +51,7 @@ export async function waitForRun(
     isTty: Deno.stdout.isTerminal(),
     write: (text) => Deno.stdout.writeSync(encoder.encode(text)),
   });
+  const release = holdTerminalLine(progress);
   const ended = Promise.withResolvers<"finished" | "interrupted">();
   const tick = () => {
     const { completed, deadLettered, missing } = record.counts();
@@ -96,6 +97,7 @@ export async function waitForRun(
     clearInterval(checker);
     signals.remove();
     tick();
+    release();
     progress.finish();
   }
   const summary = record.summary();

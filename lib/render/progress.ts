@@ -106,6 +106,18 @@ export class Progress {
     this.#emit(now, false);
   }
 
+  /** On a terminal, erases the line drawn in place (to write something else there). */
+  clear(): void {
+    if (this.#isTty && this.#lastLine !== "" && !this.#finished) this.#write("\r\x1b[2K");
+  }
+
+  /** On a terminal, draws the last line again after {@linkcode Progress.clear}. */
+  redraw(): void {
+    if (this.#isTty && this.#lastLine !== "" && !this.#finished) {
+      this.#write(`\r\x1b[2K${this.#lastLine}`);
+    }
+  }
+
   /** Writes the final line (ending the terminal line); later calls and updates do nothing. */
   finish(): void {
     if (this.#finished) return;

@@ -130,3 +130,22 @@ Deno.test("a run of no tasks shows a full bar", () => {
   assert.deepEqual(writes, [`${CLEAR}[████] 0/0 completed  0 dead-lettered  0.0/s  took 0.1s\n`]);
   assert.throws(() => new Progress({ total: -1, isTty: false, write: () => {} }), RangeError);
 });
+
+Deno.test("on a terminal, the bar can be cleared for another line and drawn again after it", () => {
+  const { progress, writes, at } = setup({ total: 10, isTty: true });
+  progress.clear();
+  progress.redraw();
+  assert.deepEqual(writes, [], "nothing drawn yet: nothing to clear or redraw");
+  at(0);
+  progress.update({ completed: 1, deadLettered: 0 });
+  const bar = writes.at(-1)!;
+  writes.length = 0;
+  progress.clear();
+  progress.redraw();
+  assert.deepEqual(writes, [CLEAR, bar]);
+  progress.finish();
+  writes.length = 0;
+  progress.clear();
+  progress.redraw();
+  assert.deepEqual(writes, [], "a finished bar has ended its line: it is left alone");
+});
