@@ -1,7 +1,9 @@
 /**
- * Test harness: one broker for the whole run, worker and producer subprocesses whose output is
- * read line by line, and an event log that tests wait on. Never sleeps: every wait resolves on a
- * line or an event, or fails with a message saying what it awaited.
+ * Test harness: one broker for the whole run, the README's commands run as a person runs them
+ * (`deno task <name> ...` from the repository root, with deno.json's permissions; in a
+ * pseudo-terminal too) with their output read line by line, and an event log that tests wait on.
+ * Never sleeps: every wait resolves on a line or an event, or fails with a message saying what it
+ * awaited.
  * @module
  */
 import { Buffer } from "node:buffer";
@@ -52,10 +54,65 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
   }
 }
 
-/** A child process (worker, producer, tool) with its output captured line by line. */
+/**
+ * The commands of deno.json that the README names, which the harness runs as a person does:
+ * `deno task <name> ...args` from the repository root, with the task's own permissions.
+ */
+export type TaskName =
+  | "work"
+  | "produce"
+  | "status"
+  | "dead"
+  | "dashboard"
+  | "migrate"
+  | "demo"
+  | "bench";
+
+/** The variables our commands read: a child sees them only if the test passes them. */
+const OUR_VARIABLES = ["AMQP_URL", "LOG_LEVEL", "LOG_FORMAT"];
+
+/** The test runner's environment without our variables, plus `env`. */
+function childEnv(env: Record<string, string>): Record<string, string> {
+  const inherited = Deno.env.toObject();
+  for (const name of OUR_VARIABLES) delete inherited[name];
+  return { ...inherited, ...env };
+}
+
+/** The line `deno task` prints on stderr before it runs the task (`Task work deno run ...`). */
+// deno-lint-ignore no-control-regex
+const TASK_BANNER = /^(\x1b\[[0-9;]*m)*Task(\x1b\[[0-9;]*m)* /;
+
+/** Signal numbers, for the exit codes `deno task` gives a program killed by a signal. */
+const SIGNALS: Record<number, Deno.Signal> = {
+  1: "SIGHUP",
+  2: "SIGINT",
+  6: "SIGABRT",
+  9: "SIGKILL",
+  15: "SIGTERM",
+};
+
+/**
+ * The status of a program run by `deno task`: a program killed by signal n makes `deno task`
+ * exit with 128 + n (as a shell does); given back as that signal, so that a test reads the same
+ * whether the signal hit the program alone or its whole process group.
+ */
+function programStatus(status: Deno.CommandStatus): Deno.CommandStatus {
+  const signal = SIGNALS[status.code - 128];
+  if (status.signal !== null || signal === undefined) return status;
+  return { success: false, code: status.code, signal };
+}
+
+/**
+ * A command of the README (`deno task <name> ...args`) with its output captured line by line.
+ * It runs in a process group of its own (`setsid`), as in a terminal, so that a signal reaches
+ * `deno task` and the program it runs together.
+ */
 export class Child implements AsyncDisposable {
+  /** A name for messages and the printed output. */
   readonly name: string;
+  /** Output lines, stdout and stderr interleaved as read, without the banner of `deno task`. */
   readonly lines: string[] = [];
+  /** The exit status; a program killed by a signal has that `signal` (see `programStatus`). */
   readonly status: Promise<Deno.CommandStatus>;
   #process: Deno.ChildProcess;
   #waiters: { test: (line: string) => boolean; resolve: (line: string) => void }[] = [];
@@ -64,34 +121,37 @@ export class Child implements AsyncDisposable {
   #stdin: WritableStreamDefaultWriter<Uint8Array> | undefined;
 
   /**
-   * Runs `deno run --allow-all <script> ...args` from the repository root; with `command`, runs
-   * that program with `args` instead (for example `setsid deno task work`).
+   * Runs `deno task <task> ...args` from the repository root, with the test runner's
+   * environment less `AMQP_URL`, `LOG_LEVEL` and `LOG_FORMAT`, plus `env`.
    */
   constructor(
     name: string,
-    script: string,
+    task: TaskName,
     args: string[],
     env: Record<string, string> = {},
-    command?: string,
     stdin: "null" | "piped" = "null",
   ) {
     this.name = name;
-    this.#process = new Deno.Command(command ?? Deno.execPath(), {
-      args: command === undefined ? ["run", "--allow-all", `${ROOT}${script}`, ...args] : args,
+    // Spawned by Deno, setsid is not a group leader, so it execs in place: the pid we get is the
+    // group's id.
+    this.#process = new Deno.Command("setsid", {
+      args: [Deno.execPath(), "task", task, ...args],
       cwd: ROOT,
-      env: { LOG_LEVEL: "debug", ...env },
+      clearEnv: true,
+      env: childEnv(env),
       stdin,
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    this.status = this.#process.status;
+    this.status = this.#process.status.then(programStatus);
     this.status.then(() => this.#exited = true);
     this.#reading = Promise.all([
-      this.#read(this.#process.stdout),
-      this.#read(this.#process.stderr),
+      this.#read(this.#process.stdout, false),
+      this.#read(this.#process.stderr, true),
     ]);
   }
 
+  /** The process id of `deno task`, which is also the id of the command's process group. */
   get pid(): number {
     return this.#process.pid;
   }
@@ -101,13 +161,17 @@ export class Child implements AsyncDisposable {
     return !this.#exited;
   }
 
-  async #read(stream: ReadableStream<Uint8Array>): Promise<void> {
+  async #read(stream: ReadableStream<Uint8Array>, banner: boolean): Promise<void> {
     const decoder = new TextDecoderStream();
     let rest = "";
     for await (const chunk of stream.pipeThrough(decoder)) {
       const parts = (rest + chunk).split("\n");
       rest = parts.pop()!;
-      for (const line of parts) this.#line(line);
+      for (const line of parts) {
+        if (banner && TASK_BANNER.test(line)) continue;
+        banner = false;
+        this.#line(line);
+      }
     }
     if (rest) this.#line(rest);
   }
@@ -157,18 +221,22 @@ export class Child implements AsyncDisposable {
     await this.#stdin.close();
   }
 
+  /** Sends `signal` to the process group: `deno task` and the program it runs. */
   kill(signal: Deno.Signal = "SIGKILL"): void {
+    if (this.#exited) return;
     try {
-      this.#process.kill(signal);
+      Deno.kill(-this.#process.pid, signal);
     } catch {
       // Already exited.
     }
   }
 
+  /** The output so far, under a header naming the command: for failure messages. */
   output(): string {
     return `--- ${this.name} ---\n${this.lines.join("\n")}`;
   }
 
+  /** Kills the process group and waits until it exited and its output is read. */
   async [Symbol.asyncDispose](): Promise<void> {
     this.kill("SIGKILL");
     await this.status;
@@ -176,28 +244,233 @@ export class Child implements AsyncDisposable {
   }
 }
 
-/** Runs a command to completion and returns its exit code and output. */
+/**
+ * Runs `deno task <task> ...args` from the repository root to completion, as {@linkcode Child}
+ * does, with `input` (text or raw bytes) on standard input, and returns its exit code and output
+ * (stderr without the banner of `deno task`).
+ */
 export async function run(
-  script: string,
+  task: TaskName,
   args: string[],
   env: Record<string, string> = {},
-  input?: string,
+  input?: string | Uint8Array,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", `${ROOT}${script}`, ...args],
-    env,
+    args: ["task", task, ...args],
+    cwd: ROOT,
+    clearEnv: true,
+    env: childEnv(env),
     stdin: input === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
   }).spawn();
   if (input !== undefined) {
     const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(input));
+    await writer.write(typeof input === "string" ? new TextEncoder().encode(input) : input);
     await writer.close();
   }
   const { code, stdout, stderr } = await child.output();
   const text = new TextDecoder();
-  return { code, stdout: text.decode(stdout), stderr: text.decode(stderr) };
+  const [first, ...rest] = text.decode(stderr).split("\n");
+  return {
+    code,
+    stdout: text.decode(stdout),
+    stderr: TASK_BANNER.test(first!) ? rest.join("\n") : [first, ...rest].join("\n"),
+  };
+}
+
+/** What Deno prints when it asks for a permission at a terminal. */
+const PERMISSION_PROMPT = /Deno requests|Allow\?/;
+
+/**
+ * A command of the README run in a pseudo-terminal, as a person's terminal runs it:
+ * `script -qfec "deno task <task> ...args" <log>`, with `env` in the environment (and no
+ * `AMQP_URL`, `LOG_LEVEL` or `LOG_FORMAT` otherwise), standard input empty. {@linkcode screen}
+ * is what the person sees. Any wait fails at once if Deno asks for a permission.
+ */
+export class TerminalChild implements AsyncDisposable {
+  /** A name for messages and the printed output. */
+  readonly name: string;
+  /** The exit status of the command (`script -e` exits with it). */
+  readonly status: Promise<Deno.CommandStatus>;
+  #process: Deno.ChildProcess;
+  #log: string;
+  #raw = "";
+  #waiters: (() => void)[] = [];
+  #reading: Promise<void>;
+  #exited = false;
+
+  private constructor(name: string, process: Deno.ChildProcess, log: string) {
+    this.name = name;
+    this.#process = process;
+    this.#log = log;
+    this.status = process.status.then(programStatus);
+    this.status.then(() => {
+      this.#exited = true;
+      this.#wake();
+    });
+    this.#reading = this.#read();
+  }
+
+  /** Starts `deno task <task> ...args` in a pseudo-terminal. */
+  static async start(
+    name: string,
+    task: TaskName,
+    args: string[],
+    env: Record<string, string> = {},
+  ): Promise<TerminalChild> {
+    const log = await Deno.makeTempFile({ prefix: "tareas-terminal-", suffix: ".log" });
+    const command = ["deno", "task", task, ...args].map(shellQuote).join(" ");
+    const bin = Deno.execPath().replace(/\/[^/]*$/, "");
+    const inherited = childEnv(env);
+    const process = new Deno.Command("setsid", {
+      args: ["script", "-qfec", command, log],
+      cwd: ROOT,
+      clearEnv: true,
+      // The deno the tests run under comes first, as the person's own would.
+      env: { ...inherited, PATH: `${bin}:${inherited.PATH ?? "/usr/bin:/bin"}` },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    return new TerminalChild(name, process, log);
+  }
+
+  async #read(): Promise<void> {
+    const decoder = new TextDecoderStream();
+    for await (const chunk of this.#process.stdout.pipeThrough(decoder)) {
+      this.#raw += chunk;
+      this.#wake();
+    }
+    await this.#process.stderr.cancel();
+  }
+
+  #wake(): void {
+    for (const waiter of this.#waiters.splice(0)) waiter();
+  }
+
+  /** Everything written to the terminal so far, escapes and carriage returns included. */
+  get raw(): string {
+    return this.#raw;
+  }
+
+  /** The lines on the terminal as a person sees them (see {@linkcode screenLines}). */
+  screen(): string[] {
+    return screenLines(this.#raw);
+  }
+
+  /**
+   * Resolves with the first screen line that matches; fails if Deno asks for a permission, if the
+   * command exits first, or after `ms`.
+   */
+  waitForLine(pattern: RegExp, ms = 20_000): Promise<string> {
+    const found = async () => {
+      while (true) {
+        if (PERMISSION_PROMPT.test(this.#raw)) {
+          throw new Error(`${this.name} asks for a permission:\n${this.output()}`);
+        }
+        const line = this.screen().find((l) => pattern.test(l));
+        if (line !== undefined) return line;
+        if (this.#exited) {
+          await this.#reading;
+          const late = this.screen().find((l) => pattern.test(l));
+          if (late !== undefined) return late;
+          throw new Error(`${this.name} exited before a line matching ${pattern}`);
+        }
+        await new Promise<void>((resolve) => this.#waiters.push(resolve));
+      }
+    };
+    return within(found(), ms, `a line matching ${pattern} on ${this.name}'s terminal`);
+  }
+
+  /** The process group of the terminal's foreground job (what Ctrl-C signals): `deno task`'s. */
+  async #job(): Promise<number | undefined> {
+    const pid = this.#process.pid;
+    try {
+      const children = await Deno.readTextFile(`/proc/${pid}/task/${pid}/children`);
+      const first = Number(children.trim().split(" ")[0]);
+      return first > 0 ? first : undefined;
+    } catch {
+      return undefined; // script has exited.
+    }
+  }
+
+  /**
+   * Sends `signal` to the terminal's foreground job, as the terminal does for Ctrl-C (SIGINT);
+   * SIGKILL also ends `script`.
+   */
+  async kill(signal: Deno.Signal): Promise<void> {
+    const job = await this.#job();
+    for (const group of [job, signal === "SIGKILL" ? this.#process.pid : undefined]) {
+      if (group === undefined || this.#exited) continue;
+      try {
+        Deno.kill(-group, signal);
+      } catch {
+        // Already exited.
+      }
+    }
+  }
+
+  /** Waits for the command to exit and for all its output to be read. */
+  async exit(ms = 30_000): Promise<Deno.CommandStatus> {
+    const status = await within(this.status, ms, `${this.name} to exit`);
+    await this.#reading;
+    return status;
+  }
+
+  /** The screen so far, under a header naming the command: for failure messages. */
+  output(): string {
+    return `--- ${this.name} (terminal) ---\n${this.screen().join("\n")}`;
+  }
+
+  /** Kills the command and `script`, waits for them, and deletes the log. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.kill("SIGKILL");
+    await this.status;
+    await this.#reading;
+    await Deno.remove(this.#log).catch(() => {});
+  }
+}
+
+/** `word` quoted for a POSIX shell. */
+function shellQuote(word: string): string {
+  return /^[\w.,:/=@%+-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The lines a terminal shows for `raw` output: a carriage return goes back to the start of the
+ * line and what follows overwrites it, `ESC [ K` / `ESC [ 2 K` erase, other escapes (colours,
+ * cursor moves) are dropped. Enough to tell whether two writes ended up on one line.
+ */
+export function screenLines(raw: string): string[] {
+  const lines: string[] = [];
+  let line: string[] = [];
+  let column = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const char = raw[i]!;
+    if (char === "\x1b") {
+      // deno-lint-ignore no-control-regex
+      const escape = /^\x1b\[([0-9;?]*)([A-Za-z])/.exec(raw.slice(i, i + 16));
+      if (escape === null) continue;
+      i += escape[0].length - 1;
+      if (escape[2] !== "K") continue;
+      if (escape[1] === "2") line = [];
+      else if (escape[1] === "1") line.fill(" ", 0, column + 1);
+      else line.length = Math.min(line.length, column);
+      continue;
+    }
+    if (char === "\r") column = 0;
+    else if (char === "\n") {
+      lines.push(line.join(""));
+      line = [];
+      column = 0;
+    } else {
+      while (line.length < column) line.push(" ");
+      line[column++] = char;
+    }
+  }
+  if (line.length > 0) lines.push(line.join(""));
+  return lines;
 }
 
 /** Options of {@linkcode Scenario.open}. */
@@ -223,9 +496,13 @@ export interface Collected {
 
 /** Everything one test needs on one fresh queue: events, workers, a channel, clean-up. */
 export class Scenario implements AsyncDisposable {
+  /** The broker's URL. */
   readonly url: string;
+  /** The test's fresh work queue. */
   readonly queue: string;
+  /** Every event of the queue received so far, in arrival order. */
   readonly events: TareasEvent[] = [];
+  /** The commands started for this scenario, killed at its end. */
   readonly children: Child[] = [];
   /** Retry delays (ms) the test's workers use, so their delay queues are deleted too. */
   readonly retryDelays: number[] = [];
@@ -437,7 +714,7 @@ export class Scenario implements AsyncDisposable {
    * before its `worker.online` event leaves the process).
    */
   spawnWorker(name: string, args: string[] = [], env: Record<string, string> = {}): Child {
-    const child = new Child(name, "worker.ts", ["--queue", this.queue, "--name", name, ...args], {
+    const child = new Child(name, "work", ["--queue", this.queue, "--name", name, ...args], {
       AMQP_URL: this.url,
       ...env,
     });
@@ -463,7 +740,7 @@ export class Scenario implements AsyncDisposable {
   }
 
   /**
-   * Starts `producer.ts --wait` publishing `count` tasks of complexity `complexity` on this queue
+   * Starts `deno task produce --wait` publishing `count` tasks of complexity `complexity` on this queue
    * (through `url`, default the scenario's) and waits until all are confirmed.
    */
   async startWaitingProducer(
@@ -484,20 +761,15 @@ export class Scenario implements AsyncDisposable {
   }
 
   /**
-   * Starts `producer.ts` on this queue with `args`, logging at info level; does not wait. With
+   * Starts `deno task produce` on this queue with `args`; does not wait. With
    * `--stdin` in `args`, write its input with {@linkcode Child.write}.
    */
   spawnProducer(args: string[], env: Record<string, string> = {}): Child {
     const producer = new Child(
       "producer",
-      "producer.ts",
+      "produce",
       ["--queue", this.queue, ...args],
-      {
-        AMQP_URL: this.url,
-        LOG_LEVEL: "info",
-        ...env,
-      },
-      undefined,
+      { AMQP_URL: this.url, ...env },
       args.includes("--stdin") ? "piped" : "null",
     );
     this.children.push(producer);
@@ -506,7 +778,7 @@ export class Scenario implements AsyncDisposable {
 
   /** Runs the producer on this queue to completion; fails the test unless it exits 0. */
   async produce(args: string[] = [], env: Record<string, string> = {}): Promise<string> {
-    const result = await run("producer.ts", ["--queue", this.queue, ...args], {
+    const result = await run("produce", ["--queue", this.queue, ...args], {
       AMQP_URL: this.url,
       ...env,
     });

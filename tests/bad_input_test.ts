@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import amqp from "../lib/deps/amqplib.ts";
-import { brokerUrl, freshQueue, run } from "../testing/scenario.ts";
+import { brokerUrl, freshQueue, run, type TaskName } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };
 
@@ -24,19 +24,19 @@ Deno.test({
   async fn(t) {
     const url = await brokerUrl();
     const queue = freshQueue("bad-flags");
-    const cases: [string, string[], RegExp][] = [
-      ["producer.ts", ["--bogus"], /producer: Unknown option '--bogus'; see --help/],
-      ["producer.ts", ["--count", "-1"], /Invalid --count "-1"/],
-      ["producer.ts", ["--min", "5", "--max", "1"], /--min must not exceed --max/],
-      ["producer.ts", ["--count", "ten"], /Invalid --count "ten"/],
-      ["worker.ts", ["--prefetch", "0"], /Invalid --prefetch "0"/],
-      ["worker.ts", ["--time-scale", "-1"], /Invalid --time-scale "-1"/],
-      ["worker.ts", ["--handler", "./no_such_handler.ts"], /Cannot load --handler/],
-      ["tools/migrate.ts", ["--batch", "0"], /migrate: Invalid --batch "0"/],
+    const cases: [TaskName, string[], RegExp][] = [
+      ["produce", ["--bogus"], /producer: Unknown option '--bogus'; see --help/],
+      ["produce", ["--count", "-1"], /Invalid --count "-1"/],
+      ["produce", ["--min", "5", "--max", "1"], /--min must not exceed --max/],
+      ["produce", ["--count", "ten"], /Invalid --count "ten"/],
+      ["work", ["--prefetch", "0"], /Invalid --prefetch "0"/],
+      ["work", ["--time-scale", "-1"], /Invalid --time-scale "-1"/],
+      ["work", ["--handler", "./no_such_handler.ts"], /Cannot load --handler/],
+      ["migrate", ["--batch", "0"], /migrate: Invalid --batch "0"/],
     ];
-    for (const [script, args, pattern] of cases) {
-      await t.step(`${script} ${args.join(" ")}`, async () => {
-        const result = await run(script, ["--queue", queue, ...args], { AMQP_URL: url });
+    for (const [task, args, pattern] of cases) {
+      await t.step(`deno task ${task} ${args.join(" ")}`, async () => {
+        const result = await run(task, ["--queue", queue, ...args], { AMQP_URL: url });
         assertOneLine(result, 2, pattern);
       });
     }
@@ -63,9 +63,9 @@ Deno.test({
     channel.sendToQueue(queue, Buffer.from('{"from":"pika"}'), { persistent: true });
     await channel.waitForConfirms();
     try {
-      for (const script of ["worker.ts", "producer.ts"]) {
-        await t.step(script, async () => {
-          const result = await run(script, ["--queue", queue], { AMQP_URL: url });
+      for (const task of ["work", "produce"] as const) {
+        await t.step(`deno task ${task}`, async () => {
+          const result = await run(task, ["--queue", queue], { AMQP_URL: url });
           // The count needs the worker and producer to hand declareTopology their connection.
           assertOneLine(
             result,
@@ -93,7 +93,7 @@ Deno.test({
   async fn() {
     const url = new URL(await brokerUrl());
     url.password = "not-the-S3CRET";
-    const result = await run("producer.ts", ["--count", "1"], { AMQP_URL: url.href });
+    const result = await run("produce", ["--count", "1"], { AMQP_URL: url.href });
     assertOneLine(result, 2, /refused the credentials of user "guest"/);
     assert.doesNotMatch(result.stderr + result.stdout, /S3CRET/);
     assert.match(result.stderr, /guest:\*\*\*@/);
@@ -107,7 +107,7 @@ Deno.test({
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = listener.addr.port;
     listener.close();
-    const result = await run("worker.ts", [], {
+    const result = await run("work", [], {
       AMQP_URL: `amqp://guest:hunter2-S3CRET@127.0.0.1:${port}`,
       LOG_LEVEL: "error",
     });

@@ -20,7 +20,7 @@ import {
   THROUGHPUT_SCENARIOS,
 } from "../bench/suite.ts";
 import { canStartPrivateNode } from "../testing/broker.ts";
-import { brokerUrl } from "../testing/scenario.ts";
+import { brokerUrl, run } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };
 
@@ -69,6 +69,19 @@ Deno.test({
     assert.equal(parseStatusKiB(status, "VmHWM"), 123456);
     assert.equal(parseStatusKiB(status, "VmRSS"), 65432);
     assert.throws(() => parseStatusKiB(status, "VmSwap"), /No VmSwap/);
+  },
+});
+
+Deno.test({
+  name: "deno task bench as typed: --help, and a bad flag in one line with exit 2",
+  ...options,
+  async fn() {
+    const help = await run("bench", ["--help"]);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /^Usage: deno task bench /);
+    const bad = await run("bench", ["--only", "nope"]);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr.trim(), /^Invalid --only "nope": expected some of throughput, /);
   },
 });
 

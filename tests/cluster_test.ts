@@ -288,7 +288,7 @@ Deno.test({
     ];
     for (const [url, reason] of cases) {
       await t.step(url.replaceAll("s3cret", "***"), async () => {
-        const result = await run("worker.ts", [], { AMQP_URL: url });
+        const result = await run("work", [], { AMQP_URL: url });
         const lines = result.stderr.trim().split("\n");
         assert.equal(result.code, 2, result.stderr);
         assert.equal(lines.length, 1, result.stderr);

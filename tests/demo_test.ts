@@ -9,7 +9,7 @@ Deno.test({
     const queue = freshQueue("demo");
     const svg = await Deno.makeTempFile({ suffix: ".svg" });
     try {
-      const result = await run("tools/demo.ts", [
+      const result = await run("demo", [
         "--queue",
         queue,
         "--time-scale",
@@ -42,7 +42,7 @@ Deno.test({
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const port = listener.addr.port;
     listener.close();
-    const result = await run("producer.ts", [], {
+    const result = await run("produce", [], {
       AMQP_URL: `amqp://guest:guest@127.0.0.1:${port}`,
       LOG_FORMAT: "json",
     });

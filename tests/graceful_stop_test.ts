@@ -3,7 +3,7 @@ import { delay } from "../lib/async.ts";
 import { SAME_SIGNAL_MS } from "../lib/cli.ts";
 import type { TaskEvent } from "../lib/events.ts";
 import { createTask } from "../lib/task.ts";
-import { Child, Scenario } from "../testing/scenario.ts";
+import { Scenario, TerminalChild } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };
 
@@ -39,7 +39,6 @@ Deno.test({
     await scenario.produce(["--count", "1", "--min", "5", "--max", "5"]);
     await scenario.waitForEvent((e) => e.type === "task.started", "the task to start");
     worker.kill("SIGTERM");
-    await worker.waitForLine(/Stopping: finishing 1 task/);
     // A deliberate second signal: later than the duplicate a terminal plus deno task sends.
     await delay(SAME_SIGNAL_MS + 300);
     worker.kill("SIGTERM");
@@ -73,29 +72,19 @@ Deno.test({
 });
 
 /**
- * Starts `deno task work` the way a terminal runs it: in its own session and process group
- * (`setsid`), so that a signal to the group reaches both `deno task` and the worker, which then
- * sees the terminal's SIGINT and the one `deno task` forwards, milliseconds apart.
+ * Starts `deno task work` in a pseudo-terminal, as a person does, and waits until it consumes.
+ * Ctrl-C there sends SIGINT to the terminal's foreground job: `deno task` and the worker, which
+ * then sees the terminal's SIGINT and the one `deno task` forwards, milliseconds apart.
  */
-async function terminalWorker(scenario: Scenario, name: string): Promise<Child> {
-  const child = new Child(
-    name,
-    "",
-    ["deno", "task", "work", "--queue", scenario.queue, "--name", name, "--time-scale", "1"],
-    { AMQP_URL: scenario.url, LOG_LEVEL: "info" },
-    "setsid",
-  );
-  scenario.children.push(child);
+async function terminalWorker(scenario: Scenario, name: string): Promise<TerminalChild> {
+  const args = ["--queue", scenario.queue, "--name", name, "--time-scale", "1"];
+  const worker = await TerminalChild.start(name, "work", args, { AMQP_URL: scenario.url });
+  await worker.waitForLine(new RegExp(`Worker ${name} consuming ${scenario.queue}`));
   await scenario.waitForEvent(
     (e) => e.type === "worker.online" && e.worker === name,
     `worker ${name} online`,
   );
-  return child;
-}
-
-/** Ctrl-C in a terminal: SIGINT to the whole process group. */
-function ctrlC(child: Child): void {
-  Deno.kill(-child.pid, "SIGINT");
+  return worker;
 }
 
 Deno.test({
@@ -104,11 +93,11 @@ Deno.test({
   ...options,
   async fn() {
     await using scenario = await Scenario.open();
-    const worker = await terminalWorker(scenario, "ctrl-c");
+    await using worker = await terminalWorker(scenario, "ctrl-c");
     const task = createTask(null, { seq: 1, complexity: 2 });
     await scenario.publish(task);
     await scenario.waitForEvent((e) => e.type === "task.started", "the task to start");
-    ctrlC(worker);
+    await worker.kill("SIGINT");
     assert.equal((await worker.exit(20_000)).code, 0, worker.output());
     const completed = scenario.completions();
     assert.equal(completed.length, 1, "completed once");
@@ -128,13 +117,12 @@ Deno.test({
   ...options,
   async fn() {
     await using scenario = await Scenario.open();
-    const worker = await terminalWorker(scenario, "impatient-terminal");
+    await using worker = await terminalWorker(scenario, "impatient-terminal");
     await scenario.publish(createTask(null, { seq: 1, complexity: 60 }));
     await scenario.waitForEvent((e) => e.type === "task.started", "the task to start");
-    ctrlC(worker);
-    await worker.waitForLine(/Stopping: finishing 1 task/);
+    await worker.kill("SIGINT");
     await delay(1_000); // The person presses Ctrl-C again a second later.
-    ctrlC(worker);
+    await worker.kill("SIGINT");
     assert.equal((await worker.exit(10_000)).code, 1, worker.output());
     assert.equal(scenario.completions().length, 0, "the 60 s task did not complete");
     await scenario.readyBecomes(1); // The broker requeues it once it sees the connection close.

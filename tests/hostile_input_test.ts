@@ -160,7 +160,9 @@ Deno.test({
   ...options,
   async fn() {
     await using scenario = await Scenario.open();
-    const svg = await Deno.makeTempFile({ suffix: ".svg" });
+    // deno task produce may write its --timeline only under the project's directory.
+    const root = new URL("../", import.meta.url).pathname;
+    const svg = await Deno.makeTempFile({ dir: root, prefix: "timeline-test-", suffix: ".svg" });
     try {
       const producer = await scenario.startWaitingProducer(2, 0, 30, scenario.url, {
         args: ["--timeline", svg],
@@ -195,7 +197,7 @@ Deno.test({
   async fn() {
     await using scenario = await Scenario.open();
     await scenario.startWorker("quick", ["--time-scale", "0"]);
-    const result = await run("producer.ts", ["--queue", scenario.queue, "--count", "2", "--wait"], {
+    const result = await run("produce", ["--queue", scenario.queue, "--count", "2", "--wait"], {
       AMQP_URL: scenario.url,
       LOG_LEVEL: "debug",
     });
@@ -250,7 +252,7 @@ Deno.test({
     // Tried: a publish over the limit closes the channel with a 406; the producer reconnected
     // and published it again, forever.
     const lines = ['{"n":1}', JSON.stringify({ blob: "x".repeat(100_000) }), '{"n":3}'];
-    const result = await run("producer.ts", ["--queue", queue, "--stdin"], {
+    const result = await run("produce", ["--queue", queue, "--stdin"], {
       AMQP_URL: node.url,
       LOG_LEVEL: "error",
     }, lines.join("\n") + "\n");

@@ -4,24 +4,11 @@
  * publishes anything.
  */
 import assert from "node:assert/strict";
-import { Child, Scenario } from "../testing/scenario.ts";
+import { Scenario } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };
 
 const ROOT = new URL("../", import.meta.url).pathname;
-
-/** `deno task produce ...args` as a user runs it, with the task's own permissions. */
-function produceTask(scenario: Scenario, args: string[]): Child {
-  const child = new Child(
-    "deno task produce",
-    "",
-    ["task", "produce", "--queue", scenario.queue, ...args],
-    { AMQP_URL: scenario.url, LOG_LEVEL: "info" },
-    Deno.execPath(),
-  );
-  scenario.children.push(child);
-  return child;
-}
 
 Deno.test({
   name: "deno task produce writes its timeline in the project's directory, and refuses another " +
@@ -33,7 +20,7 @@ Deno.test({
       // Tried: the task had unscoped --allow-write for this one file.
       const outside = await Deno.makeTempFile({ suffix: ".svg" });
       try {
-        const producer = produceTask(scenario, ["--count", "1", "--wait", "--timeline", outside]);
+        const producer = scenario.spawnProducer(["--count", "1", "--wait", "--timeline", outside]);
         assert.equal((await producer.exit()).code, 2, producer.output());
         assert.ok(
           producer.lines.some((l) => /Cannot write --timeline .*project's directory/.test(l)),
@@ -49,7 +36,7 @@ Deno.test({
       await scenario.startWorker("quick", ["--time-scale", "0"]);
       const file = `timeline-test-${crypto.randomUUID().slice(0, 8)}.svg`;
       try {
-        const producer = produceTask(scenario, ["--count", "2", "--wait", "--timeline", file]);
+        const producer = scenario.spawnProducer(["--count", "2", "--wait", "--timeline", file]);
         assert.equal((await producer.exit()).code, 0, producer.output());
         assert.match(await Deno.readTextFile(`${ROOT}${file}`), /^<svg/m);
       } finally {
