@@ -274,7 +274,6 @@ class TareasWorker<P> extends EventTarget implements Worker {
   /** The broker node (`host:port`) of the current connection. */
   #node = "";
   #settleClosed!: { resolve: () => void; reject: (error: unknown) => void };
-  #crashAfterCompleted = envVar("TAREAS_CRASH_AT") === "after-completed";
 
   constructor(options: WorkerOptions<P>) {
     super();
@@ -599,7 +598,7 @@ class TareasWorker<P> extends EventTarget implements Worker {
     fields: DeliveryFields,
     since: number,
     started: TaskEvent | undefined,
-  ): Promise<void> | undefined {
+  ): undefined {
     const durationMs = Math.round(performance.now() - since);
     // Ended within the events window: its completion says it all, in one message.
     if (started !== undefined) this.#events.withdraw(started);
@@ -624,10 +623,6 @@ class TareasWorker<P> extends EventTarget implements Worker {
         ...fields,
         durationMs,
       });
-    }
-    if (this.#crashAfterCompleted) {
-      // Test-only crash point: die once the broker has the completion event, before the ack.
-      return this.#events.flush().then(() => Deno.kill(Deno.pid, "SIGKILL"));
     }
     this.#settle(delivery, "ack");
   }
@@ -937,14 +932,6 @@ function messageIdOf(message: ConsumeMessage): string {
 function defaultName(): string {
   const { state } = Deno.permissions.querySync({ name: "sys", kind: "hostname" });
   return state === "granted" ? `${Deno.hostname()}-${Deno.pid}` : `worker-${Deno.pid}`;
-}
-
-function envVar(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
 }
 
 /** A task's handler is abandoned: the connection that delivered the task was lost. */

@@ -4,7 +4,8 @@ import amqp, { type Channel, type ConsumeMessage, type Options } from "../lib/de
 import { migratingQueue } from "../lib/migrate.ts";
 import { createTask, encodeTask } from "../lib/task.ts";
 import { declareTopology, workQueueArguments } from "../lib/topology.ts";
-import { Child, run, Scenario } from "../testing/scenario.ts";
+import { proxyTarget, startProxy, throughProxy } from "../testing/proxy.ts";
+import { Child, run, Scenario, within } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };
 
@@ -118,7 +119,7 @@ Deno.test({
         assert.equal(await count(url, queue), 100);
       });
       await scenario.step(t, "deno task migrate moves them and says so", async () => {
-        const result = await run("tools/migrate.ts", ["--queue", queue], { AMQP_URL: url });
+        const result = await run("migrate", ["--queue", queue], { AMQP_URL: url });
         assert.equal(result.code, 0, result.stderr);
         assert.equal(result.stderr, "", "nothing on stderr");
         assert.match(result.stdout, /is a classic queue holding 100 message/);
@@ -158,7 +159,7 @@ Deno.test({
         },
       );
       await scenario.step(t, "a second run has nothing to migrate", async () => {
-        const result = await run("tools/migrate.ts", ["--queue", queue], { AMQP_URL: url });
+        const result = await run("migrate", ["--queue", queue], { AMQP_URL: url });
         assert.equal(result.code, 0, result.stderr);
         assert.match(
           result.stdout,
@@ -173,27 +174,42 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a migration killed while moving out, then while moving back, loses nothing on rerun",
+  name: "a migration that dies between a confirm and its ack, moving out then moving back, loses " +
+    "nothing on rerun",
   ...options,
   async fn(t) {
     await using scenario = await Scenario.open();
     const { url, queue } = scenario;
     const messages = originals();
     const temporary = migratingQueue(queue);
-    /** Runs the migration until its test-only crash point SIGKILLs it. */
-    const crash = async (at: string) => {
-      const child = new Child(`migrate ${at}`, "tools/migrate.ts", [
-        "--queue",
-        queue,
-        "--batch",
-        "10",
-      ], {
-        AMQP_URL: url,
-        TAREAS_CRASH_AT: at,
+    /**
+     * Runs `deno task migrate --batch 10` through a proxy at which it dies, as far as the broker
+     * can tell, once `moved` messages of a phase are confirmed at their destination and before
+     * it acks them at their source: right before its ack of delivery `moved` on the channel that
+     * publishes to `to`. Cut off, the migration stops with exit 1.
+     */
+    const crash = async (to: string, moved: number) => {
+      const publishesTo = new Map<number, string>();
+      await using proxy = startProxy(proxyTarget(url), {
+        dieAt: (command) => {
+          if (command.kind === "publish") publishesTo.set(command.channel, command.routingKey);
+          const dies = command.kind === "ack" && publishesTo.get(command.channel) === to &&
+            command.deliveryTag >= moved;
+          return dies ? "before" : undefined;
+        },
       });
+      const child = new Child(`migrate to ${to}`, "migrate", [
+        ...["--queue", queue, "--batch", "10"],
+      ], { AMQP_URL: throughProxy(url, proxy.port) });
       scenario.children.push(child);
       const status = await child.exit();
-      assert.equal(status.signal, "SIGKILL", `killed at its crash point ${at}`);
+      await within(proxy.died, 1_000, `the migration's death before its ack of ${moved}`);
+      assert.equal(status.code, 1, child.output());
+      assert.match(
+        child.lines.at(-1) ?? "",
+        new RegExp(`^migrate: Migration of queue "${queue}" stopped: .*run .* again to resume$`),
+        "one line saying what to do",
+      );
     };
     try {
       await scenario.step(t, "the original scripts' classic queue holds 100 messages", async () => {
@@ -201,38 +217,47 @@ Deno.test({
       });
       await scenario.step(
         t,
-        "killed with 40 confirmed in the temporary queue, 10 unacked",
+        "dies with 40 confirmed in the temporary queue, 10 of them unacked",
         async () => {
-          await crash("migrate-out:40");
+          await crash(temporary, 40);
           assert.equal(await count(url, temporary), 40);
+          assert.equal(await count(url, queue), 70, "the 10 not yet acked went back to it");
         },
       );
-      await scenario.step(t, "rerun, killed again with 30 moved back", async () => {
-        await crash("migrate-back:30");
+      await scenario.step(t, "rerun, dies again with 30 moved back", async () => {
+        await crash(queue, 30);
         assert.ok((await assertTareasQueue(url, queue)) >= 30, "tareas' queue, messages in it");
         assert.ok((await count(url, temporary))! > 0, "the rest waits in the temporary queue");
       });
       await scenario.step(t, "the third run finishes", async () => {
-        const result = await run("tools/migrate.ts", ["--queue", queue], { AMQP_URL: url });
+        const result = await run("migrate", ["--queue", queue], { AMQP_URL: url });
         assert.equal(result.code, 0, result.stderr);
         assert.match(result.stdout, /Migrated .* \(resumed\)/);
         assert.equal(await count(url, temporary), undefined, "temporary queue gone");
       });
-      await scenario.step(t, "all 100 are in the work queue, duplicates allowed", async () => {
-        const total = await assertTareasQueue(url, queue);
-        const received = await (await scenario.collect(queue)).waitFor(total, `${total} messages`);
-        const byKey = new Map(messages.map((m) => [m.key, m]));
-        const seen = new Map<string, number>();
-        for (const message of received) {
-          const key = message.properties.messageId ?? message.content.toString();
-          const original = byKey.get(key);
-          assert.ok(original, `unexpected message ${key}`);
-          assertSameMessage(message, original);
-          seen.set(key, (seen.get(key) ?? 0) + 1);
-        }
-        assert.equal(seen.size, 100, "every original message is there");
-        console.log(`  ${received.length - 100} duplicate(s) after two crashes, 0 lost`);
-      });
+      await scenario.step(
+        t,
+        "all 100 are in the work queue, with one duplicated batch per death",
+        async () => {
+          const total = await assertTareasQueue(url, queue);
+          const received = await (await scenario.collect(queue)).waitFor(
+            total,
+            `${total} messages`,
+          );
+          const byKey = new Map(messages.map((m) => [m.key, m]));
+          const seen = new Map<string, number>();
+          for (const message of received) {
+            const key = message.properties.messageId ?? message.content.toString();
+            const original = byKey.get(key);
+            assert.ok(original, `unexpected message ${key}`);
+            assertSameMessage(message, original);
+            seen.set(key, (seen.get(key) ?? 0) + 1);
+          }
+          assert.equal(seen.size, 100, "every original message is there");
+          // Each death left one batch confirmed at its destination and unacked at its source.
+          assert.equal(received.length, 120, "10 duplicates per interrupted batch, no more");
+        },
+      );
       scenario.pass();
     } finally {
       await onOwnChannel(url, (channel) => channel.deleteQueue(temporary));
@@ -255,7 +280,7 @@ Deno.test({
     await using scenario = await Scenario.open();
     const { url, queue } = scenario;
     const connection = await amqp.connect(url);
-    const migrate = (name = queue) => run("tools/migrate.ts", ["--queue", name], { AMQP_URL: url });
+    const migrate = (name = queue) => run("migrate", ["--queue", name], { AMQP_URL: url });
     try {
       await scenario.step(t, "a consumer (an old Python worker) on the classic queue", async () => {
         const channel = await connection.createChannel();

@@ -7,7 +7,14 @@
 import assert from "node:assert/strict";
 import type { TaskEvent } from "../lib/events.ts";
 import { createProducer, createWorker } from "../mod.ts";
-import { proxyTarget, startProxy, throughProxy } from "../testing/proxy.ts";
+import {
+  clientFrames,
+  isMethod,
+  type ProxyOptions,
+  proxyTarget,
+  startProxy,
+  throughProxy,
+} from "../testing/proxy.ts";
 import { Scenario, within } from "../testing/scenario.ts";
 
 Deno.test({
@@ -52,47 +59,8 @@ Deno.test({
   },
 });
 
-/** An AMQP frame a client sent: its type (1 method, 2 content header, 3 body), channel, payload. */
-interface Frame {
-  type: number;
-  channel: number;
-  payload: Uint8Array;
-}
-
-/** Cuts a client's byte stream, chunk by chunk, into frames (after the protocol header). */
-function clientFrames(onFrame: (frame: Frame) => void): (bytes: Uint8Array) => void {
-  let pending = new Uint8Array(0); // A frame may straddle two chunks.
-  let started = false;
-  return (bytes) => {
-    const data = new Uint8Array(pending.length + bytes.length);
-    data.set(pending);
-    data.set(bytes, pending.length);
-    const view = new DataView(data.buffer);
-    let at = 0;
-    if (!started && data.length >= 8) [at, started] = [8, true]; // "AMQP\0\0\x09\x01"
-    // type (1), channel (2), size (4), payload (size), frame end (1)
-    while (started && data.length - at >= 7) {
-      const size = view.getUint32(at + 3);
-      if (data.length - at < 8 + size) break;
-      onFrame({
-        type: data[at]!,
-        channel: view.getUint16(at + 1),
-        payload: data.subarray(at + 7, at + 7 + size),
-      });
-      at += 8 + size;
-    }
-    pending = data.slice(at);
-  };
-}
-
-/** Whether a method frame's payload is the method `classId`.`methodId`. */
-function isMethod({ type, payload }: Frame, classId: number, methodId: number): boolean {
-  return type === 1 && payload[1] === classId && payload[3] === methodId && payload[0] === 0 &&
-    payload[2] === 0;
-}
-
 /** Counts the basic.ack frames a client sends. */
-function ackCounter(): { count: () => number; tap: (bytes: Uint8Array) => void } {
+function ackCounter(): { count: () => number; tap: NonNullable<ProxyOptions["tap"]> } {
   let count = 0;
   return {
     count: () => count,

@@ -2,10 +2,6 @@
  * `deno task migrate`: turns the classic queue of the original scripts into tareas' quorum queue
  * of the same name, keeping every message (see `lib/migrate.ts`). Progress lines and the summary
  * go to stdout; an expected failure is one line on stderr.
- *
- * Test-only: `TAREAS_CRASH_AT=migrate-out:N` (or `migrate-back:N`) makes it SIGKILL itself once
- * N messages of that phase are confirmed at their destination and not yet acked at their source,
- * to show that a rerun resumes without a loss.
  * @module
  */
 import type { ChannelModel } from "../lib/deps/amqplib.ts";
@@ -28,7 +24,6 @@ async function migrate(config: MigrateConfig): Promise<number> {
       return Promise.resolve();
     },
   });
-  const crashAt = /^migrate-(out|back):(\d+)$/.exec(Deno.env.get("TAREAS_CRASH_AT") ?? "");
   let shown = 0;
   const onProgress = (event: MigrateEvent) => {
     switch (event.type) {
@@ -50,9 +45,6 @@ async function migrate(config: MigrateConfig): Promise<number> {
         if (Date.now() - shown >= PROGRESS_MS) {
           shown = Date.now();
           console.log(`  moved ${event.moved}/${event.total}`);
-        }
-        if (crashAt && event.phase === crashAt[1] && event.moved >= Number(crashAt[2])) {
-          Deno.kill(Deno.pid, "SIGKILL"); // Test-only crash point, between confirm and ack.
         }
         break;
       case "deleted":
