@@ -41,6 +41,20 @@ async function killOneWorker(t: Deno.TestContext, timeScale: number): Promise<vo
     assert.equal(ids.length, 10, `no task completed twice: ${ids.join(", ")}`);
   });
 
+  await t.step("only the task in hand came back: prefetch 1 strands one task per worker", () => {
+    // Tried: a worker consuming with no prefetch held several tasks; all came back at the kill.
+    const back = scenario.events.filter((e): e is TaskEvent =>
+      "taskId" in e && (e.redelivered || e.attempt > 1)
+    );
+    assert.deepEqual(
+      [...new Set(back.map((e) => e.taskId))],
+      [killed.taskId],
+      `redelivered: ${back.map((e) => `#${e.seq}`).join(", ")}`,
+    );
+    const again = scenario.completions().filter((e) => e.redelivered);
+    assert.equal(again.length, 1, "one completion after a redelivery");
+  });
+
   await t.step("the killed worker's task was redelivered to another worker", () => {
     const completion = scenario.completions().find((e) => e.taskId === killed.taskId)!;
     assert.notEqual(completion.worker, killed.worker);
