@@ -4,7 +4,14 @@
  * command lines and the test harness use it.
  *
  * The user info of a URL runs from `://` to its last `@`, so a password may hold a raw `/`, `@`,
- * `#`, `?` or `,`; percent-encoded characters (`%2F`, UTF-8 such as `%C3%A4`) are decoded.
+ * `#`, `?` or `,`; percent-encoded characters (`%2F`, UTF-8 such as `%C3%A4`) are decoded. A list
+ * is split at each `,scheme://` that follows a complete URL, so even `,amqp://` may be part of a
+ * password (but not after an `@` in it: percent-encode that `@` as `%40`).
+ *
+ * Redaction trusts nothing: it hides everything from the first `:` of the user info to the last
+ * `@`, and when there is no `@`, anything after the host but a port, to the end of the text (a
+ * password whose `@` is missing). The only passwords it cannot recognise are those that read as
+ * something else: `amqp://user:5672` without `@host` is host "user", port 5672.
  * @module
  */
 import { UsageError } from "./errors.ts";
@@ -126,41 +133,97 @@ export function parseBrokerUrl(text: string, what = "broker URL"): BrokerAddress
 /**
  * Replaces the password of a URL (or of each URL of a list) with `***`, so it can be printed;
  * control characters are escaped. Works on anything, well-formed or not: everything between the
- * first `:` after `://` and the last `@` is hidden.
+ * first `:` after `://` and the last `@` is hidden; without an `@`, anything after a host but a
+ * port (`host:5672`) may be a password whose `@` is missing, and is hidden from its `:` on.
  *
  * @example
  * ```ts
  * redactUrl("amqp://guest:secret@host:5672"); // "amqp://guest:***@host:5672"
  * redactUrl("amqp://guest:Sl/ash@host"); // "amqp://guest:***@host"
+ * redactUrl("amqp://guest:secret127.0.0.1:5672"); // "amqp://guest:***"
  * ```
  */
 export function redactUrl(text: string): string {
-  return printable(
-    text.split(/,(?=\s*[a-z][a-z0-9+.-]*:\/\/)/i).map(redactOne).join(","),
-  );
+  return printable(splitUrls(text).map((entry) => redactEntry(entry).shown).join(","));
 }
 
-function redactOne(url: string): string {
-  const start = url.indexOf("://");
-  const at = url.lastIndexOf("@");
-  if (at === -1) return url;
-  if (start === -1 || at < start) return `***${url.slice(at)}`;
-  const userinfo = url.slice(start + 3, at);
-  const colon = userinfo.indexOf(":");
-  if (colon === -1) return url;
-  return `${url.slice(0, start + 3)}${userinfo.slice(0, colon)}:***${url.slice(at)}`;
+/** `scheme://` at the start of an entry of a list. */
+const SCHEME = /^\s*[a-z][a-z0-9+.-]*:\/\//i;
+
+/**
+ * An authority without user info: a host (or `[IPv6]`), then a numeric port or nothing, then the
+ * path, query or fragment, or the end (an empty entry of a list, `h1:5672,,`, is refused later).
+ */
+const HOST_PORT = /^(?:\[[^\]]*\]|[^:/?#@[\],]*)(?::\d+)?(?:[/?#]|[,\s]*$)/;
+
+/**
+ * One entry of a list, redacted; `open` when it is hidden up to its end (a password whose `@` is
+ * missing), so that the next piece of a list may still be part of that password.
+ */
+function redactEntry(entry: string): { shown: string; open: boolean } {
+  let shown = "";
+  let text = entry;
+  let at = entry.lastIndexOf("@"); // In `text`, then in `rest`; none after the first part.
+  for (;;) {
+    const head = SCHEME.exec(text)?.[0] ?? "";
+    const rest = text.slice(head.length);
+    at -= head.length;
+    let tail: string;
+    if (at >= 0) {
+      // Without a scheme, where the user name ends is anyone's guess: hide it too.
+      const colon = rest.indexOf(":");
+      if (head === "") shown += "***";
+      else if (colon === -1 || colon > at) shown += head + rest.slice(0, at);
+      else shown += `${head}${rest.slice(0, colon)}:***`;
+      tail = rest.slice(at);
+    } else if (HOST_PORT.test(rest)) {
+      shown += head;
+      tail = rest;
+    } else {
+      // No "@", and a ":" followed by anything but a port: the start of a password whose "@" is
+      // missing, and it may run to the end of the text (a raw "/" or "," in it).
+      const colon = rest.indexOf(":");
+      if (colon === -1) return { shown: shown + head + rest, open: false };
+      return { shown: `${shown}${head}${rest.slice(0, colon)}:***`, open: true };
+    }
+    // A comma after the user info may start the next entry of a list, one without its scheme
+    // (`amqp://h1,u:secret@h2`): redacted in turn.
+    const comma = tail.indexOf(",");
+    if (comma === -1 || /^[,\s]*$/.test(tail.slice(comma))) {
+      return { shown: shown + tail, open: false };
+    }
+    shown += tail.slice(0, comma + 1);
+    text = tail.slice(comma + 1);
+    at = -1;
+  }
 }
 
 /**
- * Splits a list at the commas that start a new URL (`scheme://`; a comma inside a password
- * stays with it); an empty entry is an error.
+ * Splits a list at the commas that start a new URL (`scheme://`), unless what comes before is a
+ * password missing its `@` (`amqp://u:pa,amqp://ss@host` is one URL whose password holds a comma):
+ * a comma inside a password stays with it. The entries joined with "," give back `text`.
  */
-function splitList(text: string, what: string): string[] {
+function splitUrls(text: string): string[] {
   const entries: string[] = [];
+  let open: boolean | undefined; // Whether the last entry is open, once worked out.
   for (const piece of text.split(",")) {
-    if (/^\s*[a-z][a-z0-9+.-]*:\/\//i.test(piece) || entries.length === 0) entries.push(piece);
-    else entries[entries.length - 1] += `,${piece}`;
+    const last = entries.length - 1;
+    if (last >= 0 && (!SCHEME.test(piece) || (open ??= redactEntry(entries[last]!).open))) {
+      entries[last] += `,${piece}`;
+      // Only an "@" (ending user info) or a "]" (closing an IPv6 host) can close an open entry;
+      // not working it out again keeps a long list linear.
+      if (open !== true || /[@\]]/.test(piece)) open = undefined;
+    } else {
+      entries.push(piece);
+      open = undefined;
+    }
   }
+  return entries;
+}
+
+/** {@linkcode splitUrls}, refusing an empty entry. */
+function splitList(text: string, what: string): string[] {
+  const entries = splitUrls(text);
   // A comma directly followed by another URL, or by nothing, leaves an empty entry.
   if (entries.some((entry) => entry.trim() === "" || /,\s*$/.test(entry))) {
     throw new UsageError(`Invalid ${what} "${redactUrl(text)}": the list has an empty entry`);
