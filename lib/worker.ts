@@ -26,6 +26,7 @@ import { isoTime } from "./clock.ts";
 import { type Connection, openConnection } from "./connection.ts";
 import { errorMessage, TaskFormatError, TaskTimeoutError, UsageError } from "./errors.ts";
 import { EventPublisher } from "./event_publisher.ts";
+import { undecodableReason } from "./header_guard.ts";
 import {
   MAX_REASON,
   STATUS_INTERVAL_MS,
@@ -527,6 +528,11 @@ class TareasWorker<P> extends EventTarget implements Worker {
     let task: Task<P>;
     try {
       attempt = readAttempt(message.properties.headers, redelivered);
+      // Headers amqplib could not decode, replaced by the connection's guard: dead-letter it.
+      const undecodable = undecodableReason(message.properties.headers);
+      if (undecodable !== undefined) {
+        throw new TaskFormatError(`Headers cannot be decoded: ${undecodable}`);
+      }
       task = decodeTask(message.content, this.#maxBody) as Task<P>;
     } catch (error) {
       if (!(error instanceof TaskFormatError)) throw error;
