@@ -19,7 +19,9 @@
 import { Buffer } from "node:buffer";
 import type { Channel, ChannelModel, ConfirmChannel, GetMessage, Options } from "./deps/amqplib.ts";
 import { openConnection } from "./connection.ts";
-import { ConfigError, TareasError } from "./errors.ts";
+import { ConfigError, errorMessage, TareasError } from "./errors.ts";
+import { undecodableReason } from "./header_guard.ts";
+import { printable } from "./text.ts";
 import { deadQueue } from "./topology.ts";
 
 /**
@@ -67,24 +69,55 @@ export interface DeadMessage {
   properties: { messageId?: unknown; headers?: Record<string, unknown> | undefined };
 }
 
-/** Headers a requeue drops: the attempt count and death records of the task's last life. */
+/**
+ * Headers a requeue drops: the attempt count and death records of the task's last life (with the
+ * mark of headers that could not be decoded: they are gone, the task can run without them).
+ */
 export const RESET_HEADERS =
-  /^x-(tareas-(attempts|reason|worker|dead-at)|death|first-death-.*|last-death-.*|delivery-count)$/;
+  /^x-(tareas-(attempts|reason|worker|dead-at|undecodable)|death|first-death-.*|last-death-.*|delivery-count)$/;
 
 const MAX_ID_LENGTH = 200;
 const MAX_REASON_LENGTH = 1000;
 
+/** Options of {@linkcode parseDeadLetter}. */
+export interface ParseOptions {
+  /**
+   * Parse the body as JSON (`json` and `payload`); a listing that shows no body leaves it off,
+   * as parsing a large body takes several times its size in memory.
+   * @default {true}
+   */
+  json?: boolean;
+}
+
 /**
  * Parses a message of a dead-letter queue. Never throws: missing or odd headers leave the
- * matching fields out.
+ * matching fields out. The letter's `body` is a view of the message's content, not a copy.
+ *
+ * @example
+ * ```ts
+ * const letter = await parseDeadLetter({ content: Buffer.from("{}"), properties: {} });
+ * console.log(letter.id); // body-44136fa355b3678a
+ * ```
  */
-export async function parseDeadLetter(message: DeadMessage): Promise<DeadLetter> {
+export async function parseDeadLetter(
+  message: DeadMessage,
+  options: ParseOptions = {},
+): Promise<DeadLetter> {
   const headers: Record<string, unknown> = { ...(message.properties.headers ?? {}) };
-  const body = new Uint8Array(message.content);
+  const { content } = message;
+  const body = new Uint8Array(
+    content.buffer as ArrayBuffer,
+    content.byteOffset,
+    content.byteLength,
+  );
   const messageId = text(message.properties.messageId, MAX_ID_LENGTH);
+  const undecodable = undecodableReason(headers);
   const letter: DeadLetter = {
     id: messageId ?? await bodyId(body),
-    reason: text(headers["x-tareas-reason"], MAX_REASON_LENGTH) ?? brokerReason(headers),
+    reason: text(headers["x-tareas-reason"], MAX_REASON_LENGTH) ??
+      (undecodable === undefined
+        ? brokerReason(headers)
+        : `Headers cannot be decoded: ${undecodable}`),
     size: body.byteLength,
     body,
     headers,
@@ -98,6 +131,7 @@ export async function parseDeadLetter(message: DeadMessage): Promise<DeadLetter>
   if (deadAt !== undefined) letter.deadAt = deadAt;
   const worker = text(headers["x-tareas-worker"], MAX_ID_LENGTH);
   if (worker !== undefined) letter.worker = worker;
+  if (options.json === false) return letter;
   try {
     const json: unknown = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(body));
     letter.json = json;
@@ -163,6 +197,12 @@ function deathTime(headers: Record<string, unknown>): string | undefined {
 
 // ---------------------------------------------------------------------------------------------
 
+/** The channels of one operation: `get` takes the messages, `publish` copies them (confirmed). */
+interface Channels {
+  get: Channel;
+  publish: ConfirmChannel;
+}
+
 /** What to do with one dead letter in a pass over the queue. */
 type Decision = "keep" | "requeue";
 
@@ -176,8 +216,13 @@ type Decision = "keep" | "requeue";
  * ```
  */
 export interface PassResult {
-  /** The dead letters seen, in queue order (bodies included); at most the pass's `limit`. */
+  /**
+   * The dead letters seen, in queue order (bodies included), at most the pass's `limit`; empty
+   * when the pass was given `onLetter`.
+   */
   letters: DeadLetter[];
+  /** How many dead letters the pass went through. */
+  seen: number;
   /** How many were sent back to the work queue. */
   requeued: number;
   /** Messages in `<queue>.dead` when the pass began. */
@@ -217,6 +262,14 @@ export interface PassOptions {
   signal?: AbortSignal;
   /** Most messages taken in this pass. @default {Infinity} */
   limit?: number;
+  /**
+   * Called with each dead letter as it is read, with the number of messages in the queue when
+   * the pass began. When given, the result's `letters` stays empty: a pass holds one message at
+   * a time, whatever the size of the queue.
+   */
+  onLetter?: (letter: DeadLetter, total: number) => void | Promise<void>;
+  /** Parse each body as JSON (see {@linkcode ParseOptions}). @default {true} */
+  json?: boolean;
 }
 
 /**
@@ -278,13 +331,36 @@ export async function openDeadLetters(options: DeadLettersOptions): Promise<Dead
     return next;
   };
 
-  const channels = async () => {
-    if (model === undefined) throw new TareasError("Not connected to the broker", 1);
-    const get = await model.createChannel();
-    const publish = await model.createConfirmChannel();
-    for (const channel of [get, publish]) channel.on("error", () => {});
-    return { get, publish };
-  };
+  /**
+   * Runs `work` alone (see `serial`) on two channels of its own, closed after it. Should the
+   * connection be lost meanwhile, it fails at once rather than wait forever on a reply that
+   * cannot come (amqplib leaves a `basic.get` in flight unanswered).
+   */
+  const withChannels = <T>(work: (channels: Channels) => Promise<T>): Promise<T> =>
+    serial(async () => {
+      if (model === undefined) throw new TareasError("Not connected to the broker", 1);
+      const get = await model.createChannel();
+      const publish = await model.createConfirmChannel();
+      const lost = Promise.withResolvers<never>();
+      lost.promise.catch(() => {});
+      for (const channel of [get, publish]) {
+        channel.on("error", () => {});
+        channel.on("close", () =>
+          lost.reject(
+            new TareasError(
+              "The connection to the broker was lost: no dead letter is lost, one may be there " +
+                "twice",
+              1,
+            ),
+          ));
+      }
+      try {
+        return await Promise.race([work({ get, publish }), lost.promise]);
+      } finally {
+        await get.close().catch(() => {});
+        await publish.close().catch(() => {});
+      }
+    });
 
   const check = async (channel: Channel, name: string, what: string) => {
     try {
@@ -298,97 +374,82 @@ export async function openDeadLetters(options: DeadLettersOptions): Promise<Dead
   };
 
   const pass = (decide: (letter: DeadLetter) => Decision, options: PassOptions = {}) =>
-    serial(async (): Promise<PassResult> => {
-      const { get, publish } = await channels();
-      try {
-        const { messageCount: total } = await check(
-          get,
-          dead,
-          `the dead letters of "${queue}" live there once a worker has run on it`,
-        );
-        const limit = Math.min(total, options.limit ?? Infinity);
-        const result: PassResult = { letters: [], requeued: 0, total };
-        let returned = false;
-        publish.on("return", () => returned = true);
-        const send = async (to: string, message: GetMessage, headers: Record<string, unknown>) => {
-          returned = false;
-          const properties = copyProperties(message);
-          try {
-            await confirmed(publish, to, message.content, { ...properties, headers });
-          } catch (error) {
-            if (!(error instanceof HeadersTooLargeError)) throw error;
-            // Headers another client could send but amqplib cannot encode (over 64 KiB): keep
-            // the task and tareas' own headers rather than leave the message stuck.
-            const kept = Object.fromEntries(
-              Object.entries(headers).filter(([key]) => key.startsWith("x-tareas-")),
-            );
-            kept["x-tareas-note"] = "The sender's headers were dropped: too large to copy";
-            await confirmed(publish, to, message.content, { ...properties, headers: kept });
-          }
-          if (returned) throw new TareasError(`Queue "${to}" does not exist: nothing was moved`, 1);
-        };
-        for (let i = 0; i < limit && !options.signal?.aborted; i++) {
-          const message = await get.get(dead, { noAck: false });
-          if (message === false) break;
-          const letter = await parseDeadLetter(message);
-          result.letters.push(letter);
-          if (decide(letter) === "requeue") {
-            try {
-              await send(queue, message, resetHeaders(letter.headers));
-              result.requeued++;
-            } catch (error) {
-              // Not in the work queue: back to the tail of the dead letters, then stop.
-              await send(dead, message, keptHeaders(letter));
-              get.ack(message);
-              throw error;
-            }
-          } else {
-            await send(dead, message, keptHeaders(letter));
-          }
-          get.ack(message);
+    withChannels(async ({ get, publish }): Promise<PassResult> => {
+      const { messageCount: total } = await check(
+        get,
+        dead,
+        `the dead letters of "${queue}" live there once a worker has run on it`,
+      );
+      const limit = Math.min(total, options.limit ?? Infinity);
+      const result: PassResult = { letters: [], seen: 0, requeued: 0, total };
+      let returned = false;
+      publish.on("return", () => returned = true);
+      const send = async (to: string, message: GetMessage, headers: Record<string, unknown>) => {
+        returned = false;
+        const properties = copyProperties(message);
+        try {
+          await confirmed(publish, to, message.content, { ...properties, headers });
+        } catch (error) {
+          if (!(error instanceof HeadersTooLargeError)) throw error;
+          // Headers another client could send but amqplib cannot encode (over 64 KiB): keep
+          // the task and tareas' own headers rather than leave the message stuck.
+          const kept = Object.fromEntries(
+            Object.entries(headers).filter(([key]) => key.startsWith("x-tareas-")),
+          );
+          kept["x-tareas-note"] = "The sender's headers were dropped: too large to copy";
+          await confirmed(publish, to, message.content, { ...properties, headers: kept });
         }
-        await get.checkQueue(dead); // a round trip: the acks are processed
-        return result;
-      } finally {
-        await get.close().catch(() => {});
-        await publish.close().catch(() => {});
+        if (returned) throw new TareasError(`Queue "${to}" does not exist: nothing was moved`, 1);
+      };
+      for (let i = 0; i < limit && !options.signal?.aborted; i++) {
+        const message = await get.get(dead, { noAck: false });
+        if (message === false) break;
+        const letter = await parseDeadLetter(message, { json: options.json ?? true });
+        if (decide(letter) === "requeue") {
+          try {
+            await send(queue, message, resetHeaders(letter.headers));
+            result.requeued++;
+          } catch (error) {
+            // Not in the work queue: back to the tail of the dead letters, then stop. Should that
+            // be refused too, the original stays unacked: closing the channel gives it back.
+            await send(dead, message, keptHeaders(letter)).then(() => get.ack(message), () => {});
+            const why = error instanceof RefusedError
+              ? `the broker refused the publish to "${queue}"`
+              : errorMessage(error);
+            throw new TareasError(
+              `Cannot requeue dead letter ${printable(letter.id)}: ${why}; it stays in "${dead}"`,
+              1,
+              { cause: error },
+            );
+          }
+        } else {
+          await send(dead, message, keptHeaders(letter));
+        }
+        get.ack(message);
+        result.seen++;
+        // Once it is back in place: a callback that throws (stdout closed) leaves nothing behind.
+        if (options.onLetter === undefined) result.letters.push(letter);
+        else await options.onLetter(letter, total);
       }
+      await get.checkQueue(dead); // a round trip: the acks are processed
+      return result;
     });
 
   const deadLetters: DeadLetters = {
     count: () =>
-      serial(async () => {
-        const { get, publish } = await channels();
-        try {
-          return (await check(get, dead, "no worker has run on this queue yet")).messageCount;
-        } finally {
-          await get.close().catch(() => {});
-          await publish.close().catch(() => {});
-        }
-      }),
+      withChannels(async ({ get }) =>
+        (await check(get, dead, "no worker has run on this queue yet")).messageCount
+      ),
     list: (options) => pass(() => "keep", options),
     requeue: (ids, options) =>
-      serial(async () => {
-        const { get, publish } = await channels();
-        try {
-          await check(get, queue, "nothing to send the dead letters back to");
-        } finally {
-          await get.close().catch(() => {});
-          await publish.close().catch(() => {});
-        }
-      }).then(() =>
-        pass((letter) => ids === "all" || ids.has(letter.id) ? "requeue" : "keep", options)
-      ),
+      withChannels(({ get }) => check(get, queue, "nothing to send the dead letters back to"))
+        .then(() =>
+          pass((letter) => ids === "all" || ids.has(letter.id) ? "requeue" : "keep", options)
+        ),
     purge: () =>
-      serial(async () => {
-        const { get, publish } = await channels();
-        try {
-          await check(get, dead, "nothing to purge");
-          return (await get.purgeQueue(dead)).messageCount;
-        } finally {
-          await get.close().catch(() => {});
-          await publish.close().catch(() => {});
-        }
+      withChannels(async ({ get }) => {
+        await check(get, dead, "nothing to purge");
+        return (await get.purgeQueue(dead)).messageCount;
       }),
     close: () => connection.close(),
     [Symbol.asyncDispose]: () => connection.close(),
@@ -446,7 +507,7 @@ function confirmed(
   return new Promise((resolve, reject) => {
     try {
       channel.publish("", queue, content, options, (error) => {
-        if (error) reject(new TareasError(`The broker refused the publish to "${queue}"`, 1));
+        if (error) reject(new RefusedError(`The broker refused the publish to "${queue}"`));
         else resolve();
       });
     } catch (error) {
@@ -464,6 +525,14 @@ function confirmed(
       );
     }
   });
+}
+
+/** The broker nacked a publish. */
+class RefusedError extends TareasError {
+  constructor(message: string) {
+    super(message, 1);
+    this.name = "RefusedError";
+  }
 }
 
 class HeadersTooLargeError extends TareasError {

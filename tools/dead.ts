@@ -66,21 +66,30 @@ async function dead(config: DeadConfig): Promise<number> {
     const { signal } = stop;
     switch (action.kind) {
       case "list": {
-        const { letters: all, total } = await letters.list({ signal });
-        if (config.json) {
-          console.log(JSON.stringify(all.map(summary), null, 2));
-        } else {
-          console.log(renderList(all, `${queue}.dead`, total));
-        }
+        // Each letter printed as it is read, and then forgotten: a pass holds one at a time.
+        const list = config.json ? new JsonList() : new TextList(`${queue}.dead`);
+        const { seen, total } = await letters.list({
+          signal,
+          json: false,
+          onLetter: (letter, total) => list.add(letter, total),
+        });
+        list.end(seen, total);
         return 0;
       }
       case "show": {
-        const { letters: all } = await letters.list({ signal });
-        const found = all.filter((letter) => letter.id === action.id);
+        const found: DeadLetter[] = [];
+        await letters.list({
+          signal,
+          onLetter: (letter) => {
+            if (letter.id === action.id) found.push(letter);
+          },
+        });
         if (found.length === 0) throw notFound(action.id, queue);
         console.log(
           config.json
-            ? JSON.stringify(found.map(details), null, 2)
+            ? jsonPrintable(
+              `[\n${found.map((letter) => indentJson(details(letter))).join(",\n")}\n]`,
+            )
             : found.map((letter, i) => renderLetter(letter, i + 1, found.length)).join("\n\n"),
         );
         return 0;
@@ -150,15 +159,78 @@ function summary(letter: DeadLetter) {
   };
 }
 
-/** The JSON of `--show`: the summary, the headers and the body. */
-function details(letter: DeadLetter) {
-  return {
+/**
+ * The JSON text of `--show` for one letter: the summary, the headers and the body. A body that
+ * nests deeper than {@linkcode MAX_PRETTY_DEPTH} goes in as its own JSON text (valid JSON: it
+ * parsed), as pretty-printing it would recurse as deep.
+ */
+function details(letter: DeadLetter): string {
+  const fields = {
     ...summary(letter),
     headers: JSON.parse(JSON.stringify(letter.headers, jsonSafe)),
-    ...(letter.json === undefined
-      ? { body: new TextDecoder().decode(letter.body) }
-      : { body: letter.json }),
+    body: letter.json === undefined ? new TextDecoder().decode(letter.body) : letter.json,
   };
+  if (letter.json === undefined || shallow(letter.json)) return JSON.stringify(fields, null, 2);
+  fields.body = null;
+  const text = JSON.stringify(fields, null, 2);
+  const cut = text.lastIndexOf('"body": null');
+  return `${text.slice(0, cut)}"body": ${rawJson(letter)}${
+    text.slice(cut + '"body": null'.length)
+  }`;
+}
+
+/** Indents a pretty-printed JSON value by two spaces, as an element of a pretty array. */
+function indentJson(text: string): string {
+  return text.split("\n").map((line) => `  ${line}`).join("\n");
+}
+
+/**
+ * JSON text made safe for a terminal as the text outputs are: DEL, the C1 controls and the bidi
+ * controls written as `\u` escapes (JSON.stringify already escapes C0). Outside strings, valid
+ * JSON holds none of these, so the text stays the same JSON.
+ */
+function jsonPrintable(text: string): string {
+  return text.replace(
+    /[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/** Deepest JSON value pretty-printed; deeper ones are shown as their own text. */
+const MAX_PRETTY_DEPTH = 100;
+
+/** Whether `value` nests at most {@linkcode MAX_PRETTY_DEPTH} deep (walked without recursion). */
+function shallow(value: unknown): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [next, depth] = stack.pop()!;
+    if (typeof next !== "object" || next === null) continue;
+    if (depth > MAX_PRETTY_DEPTH) return false;
+    for (const child of Object.values(next)) stack.push([child, depth + 1]);
+  }
+  return true;
+}
+
+/** The body of a letter whose body is JSON, as its own text, whitespace trimmed. */
+function rawJson(letter: DeadLetter): string {
+  return new TextDecoder().decode(letter.body).trim();
+}
+
+/** A JSON value for a person: pretty when shallow, else compact (see `shallow`). */
+function prettyJson(value: unknown): string {
+  return shallow(value) ? JSON.stringify(value, null, 2) ?? "undefined" : compactJson(value);
+}
+
+/**
+ * A deep JSON value on one line. V8 writes plain values without recursion; should it not, the
+ * reader is told where to look.
+ */
+function compactJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? "undefined";
+  } catch {
+    return `(nested deeper than ${MAX_PRETTY_DEPTH} levels: see the body)`;
+  }
 }
 
 /** JSON.stringify replacer for header values amqplib decodes (Buffers, bigints). */
@@ -176,29 +248,60 @@ function cut(text: string, width: number): string {
   return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
 }
 
-function renderList(letters: DeadLetter[], queue: string, total: number): string {
-  if (letters.length === 0) return `No dead letters in ${printable(queue)}`;
-  const rows = letters.map((letter) => ({
-    id: cut(printable(letter.id), 40),
-    attempts: letter.attempts === undefined ? "?" : String(letter.attempts),
-    when: letter.deadAt ?? "?",
-    size: `${letter.size} B`,
-    reason: cut(printable(letter.reason), 80),
-  }));
-  let idWidth = 2;
-  for (const row of rows) idWidth = Math.max(idWidth, row.id.length);
-  const lines = [
-    `${plural(letters.length, "dead letter")} in ${printable(queue)}` +
-    (total > letters.length ? ` (of ${total})` : ""),
-    `${"id".padEnd(idWidth)}  attempts  ${"dead at".padEnd(24)}  ${"size".padStart(9)}  reason`,
-  ];
-  for (const row of rows) {
-    lines.push(
-      `${row.id.padEnd(idWidth)}  ${row.attempts.padStart(8)}  ${row.when.padEnd(24)}  ` +
-        `${row.size.padStart(9)}  ${row.reason}`,
+/** Width of the id column: a task id is a UUID; a longer id pushes its row along. */
+const ID_WIDTH = 36;
+
+/** `--list` as text: a heading at the first letter, then one line per letter as it is read. */
+class TextList {
+  #queue: string;
+  #shown = 0;
+
+  constructor(queue: string) {
+    this.#queue = queue;
+  }
+
+  add(letter: DeadLetter, total: number): void {
+    if (this.#shown++ === 0) {
+      console.log(`${plural(total, "dead letter")} in ${printable(this.#queue)}`);
+      console.log(
+        `${"id".padEnd(ID_WIDTH)}  attempts  ${"dead at".padEnd(24)}  ${
+          "size".padStart(9)
+        }  reason`,
+      );
+    }
+    const id = cut(printable(letter.id), 40);
+    const attempts = letter.attempts === undefined ? "?" : String(letter.attempts);
+    const size = `${letter.size} B`;
+    console.log(
+      `${id.padEnd(ID_WIDTH)}  ${attempts.padStart(8)}  ${(letter.deadAt ?? "?").padEnd(24)}  ` +
+        `${size.padStart(9)}  ${cut(printable(letter.reason), 80)}`,
     );
   }
-  return lines.join("\n");
+
+  end(seen: number, total: number): void {
+    if (seen === 0) console.log(`No dead letters in ${printable(this.#queue)}`);
+    else if (seen < total) console.log(`(${seen} listed: the others were taken meanwhile)`);
+  }
+}
+
+/** `--list --json`: the array JSON.stringify would print, written one element at a time. */
+class JsonList {
+  #shown = 0;
+  #encoder = new TextEncoder();
+
+  add(letter: DeadLetter): void {
+    const element = indentJson(JSON.stringify(summary(letter), null, 2));
+    this.#write(`${this.#shown++ === 0 ? "[" : ","}\n${jsonPrintable(element)}`);
+  }
+
+  end(): void {
+    this.#write(this.#shown === 0 ? "[]\n" : "\n]\n");
+  }
+
+  #write(text: string): void {
+    const bytes = this.#encoder.encode(text);
+    for (let done = 0; done < bytes.length;) done += Deno.stdout.writeSync(bytes.subarray(done));
+  }
 }
 
 const MAX_SHOWN_BYTES = 64 * 1024;
@@ -220,12 +323,10 @@ function renderLetter(letter: DeadLetter, index: number, of: number): string {
       `    ${printable(key)}: ${printable(cut(JSON.stringify(value, jsonSafe) ?? "", 500))}`,
     );
   }
-  if (letter.payload !== undefined) {
-    lines.push("  payload", indent(JSON.stringify(letter.payload, null, 2) ?? "undefined"));
-  }
+  if (letter.payload !== undefined) lines.push("  payload", indent(prettyJson(letter.payload)));
   lines.push("  body");
   if (letter.json !== undefined) {
-    lines.push(indent(JSON.stringify(letter.json, null, 2) ?? ""));
+    lines.push(indent(shallow(letter.json) ? prettyJson(letter.json) : rawJson(letter)));
   } else {
     const shown = letter.body.subarray(0, MAX_SHOWN_BYTES);
     lines.push(indent(new TextDecoder().decode(shown)));
