@@ -348,11 +348,19 @@ export interface QueueWatch extends AsyncDisposable {
   /** Whether events are being received (false while `<queue>.events` does not exist). */
   readonly listening: boolean;
   /**
+   * Whether the queue existed at the last {@linkcode QueueWatch.refresh}: false while nothing has
+   * declared it yet, or since it was deleted; undefined before the first refresh and when the
+   * last one could not tell (disconnected). A long-running view keeps refreshing and says it is
+   * waiting while this is false.
+   */
+  readonly declared: boolean | undefined;
+  /**
    * Reads the counts of the queue and its dead-letter queue with passive declares, gives them to
-   * the model, and starts listening to events if the events exchange exists by now.
+   * the model, and starts listening to events if the events exchange exists by now. When the
+   * queue is gone, stops listening until it is declared again (its events exchange may be new).
    *
-   * @throws {ConfigError} when the queue does not exist, was not set up by tareas, or a
-   * permission is missing.
+   * @throws {ConfigError} when the queue does not exist ({@linkcode QueueWatch.declared} is then
+   * false), was not set up by tareas, or a permission is missing.
    */
   refresh(): Promise<QueueCounts>;
   /** Closes the connection. Idempotent. */
@@ -380,6 +388,8 @@ export async function watchQueue(options: QueueWatchOptions): Promise<QueueWatch
   let wantEvents = false;
   let subscribed: ChannelModel | undefined; // the connection whose session is subscribed
   let subscribing: Promise<void> | undefined;
+  let events: Channel | undefined; // the subscription's channel
+  let declared: boolean | undefined;
 
   const onEvent = (event: TareasEvent) => {
     monitor.observe(event);
@@ -422,17 +432,31 @@ export async function watchQueue(options: QueueWatchOptions): Promise<QueueWatch
     if (subscribed === current) return;
     const exists = await passive((ch) => ch.checkExchange(eventsExchange(queue)));
     if (exists === undefined || model !== current) return;
-    const events = await current.createChannel();
-    events.on("error", () => {});
+    const channel = await current.createChannel();
+    channel.on("error", () => {});
     try {
-      await subscribeEvents(events, queue, onEvent, {
+      await subscribeEvents(channel, queue, onEvent, {
         declare: false,
         onCancel: () => current.close().catch(() => {}),
       });
     } catch (error) {
       throw permissionError(error, queue) ?? error;
     }
+    events = channel;
     subscribed = current;
+  };
+
+  /**
+   * Stops listening: the queue is gone, and whatever declares it again may declare a new events
+   * exchange, which the old binding would not follow. Closing the channel cancels the consumer,
+   * and the broker deletes its auto-delete queue.
+   */
+  const unsubscribe = async (): Promise<void> => {
+    await subscribing?.catch(() => {});
+    const channel = events;
+    events = undefined;
+    subscribed = undefined;
+    await channel?.close().catch(() => {});
   };
 
   const trySubscribe = (current: ChannelModel) => {
@@ -448,13 +472,20 @@ export async function watchQueue(options: QueueWatchOptions): Promise<QueueWatch
       model = next;
       inspect = undefined;
       subscribed = undefined;
+      events = undefined;
       if (wantEvents) await trySubscribe(next);
     },
   });
 
   const refresh = async (): Promise<QueueCounts> => {
-    const main = await passive((ch) => ch.checkQueue(queue));
+    const main = await passive((ch) => ch.checkQueue(queue)).catch((error) => {
+      declared = undefined; // the broker did not say
+      throw error;
+    });
+    declared = main !== undefined;
     if (main === undefined) {
+      wantEvents = false;
+      if (events !== undefined || subscribing !== undefined) await unsubscribe();
       throw new ConfigError(`Queue "${queue}" does not exist: nothing has declared it yet`);
     }
     const dead = await passive((ch) => ch.checkQueue(deadQueue(queue)));
@@ -481,6 +512,9 @@ export async function watchQueue(options: QueueWatchOptions): Promise<QueueWatch
     monitor,
     get listening() {
       return subscribed !== undefined && subscribed === model;
+    },
+    get declared() {
+      return declared;
     },
     refresh,
     close: () => connection.close(),

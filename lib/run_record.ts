@@ -40,6 +40,27 @@ export interface RunRecordOptions {
    * @default {1000}
    */
   notableLimit?: number;
+  /**
+   * When the run started, in ms since the epoch by this machine's clock: events stamped more
+   * than `maxSkewMs` earlier count for the summary but not for the timeline (see
+   * {@linkcode Timeline.outOfRange}). `-Infinity` for no lower bound (a record of past events).
+   * @default {the time the record is made}
+   */
+  startedAt?: number;
+  /**
+   * How far an event's `at` may be from this machine's clock (other machines' clocks differ):
+   * before `startedAt`, or after the time it is recorded.
+   * @default {60_000}
+   */
+  maxSkewMs?: number;
+  /**
+   * Most workers tracked one by one. A new name past it makes the record forget the worker seen
+   * least recently that never reported a task; when every worker tracked has, the new one is not
+   * tracked: its events still count for their tasks, its completions are summed in
+   * {@linkcode RunSummary.untracked}, and nothing of it is drawn.
+   * @default {1000}
+   */
+  maxWorkers?: number;
 }
 
 /** What the record knows of one task. */
@@ -70,8 +91,25 @@ export interface RunCounts {
   events: number;
 }
 
+/**
+ * What the record left out to stay bounded: events from anyone who can publish to the events
+ * exchange are not to be trusted with its memory or its drawing.
+ */
+export interface RecordBounds {
+  /** Events whose time was outside the run's window: counted, not drawn. */
+  outOfRange: number;
+  /** Workers forgotten because more than `maxWorkers` were named (they never reported a task). */
+  workersForgotten: number;
+  /** Events of workers not tracked because `maxWorkers` workers had reported tasks already. */
+  untrackedEvents: number;
+}
+
 const DEFAULT_EXACT_ATTEMPTS = 3000;
 const DEFAULT_NOTABLE_LIMIT = 1000;
+const DEFAULT_MAX_SKEW_MS = 60_000;
+const DEFAULT_MAX_WORKERS = 1000;
+/** Workers a timeline draws at most, by default: the busiest. */
+const DEFAULT_MAX_ROWS = 100;
 /** Buckets of a strip; when an attempt ends past the last one, buckets merge in pairs. */
 const STRIP_BUCKETS = 512;
 /** The statuses a strip stores; `running` attempts are added when a timeline is drawn. */
@@ -121,6 +159,8 @@ interface WorkerState {
   name: string;
   /** 1-based, as stored in the per-task `firstWorker` array (0 there means none). */
   id: number;
+  /** Attempts seen (started, or ended without a start seen); 0 for a worker only heard of. */
+  attempts: number;
   firstMs: number;
   lastMs: number;
   offlineMs: number;
@@ -152,8 +192,10 @@ type NoteList = "redelivered" | "duplicates" | "dead";
  * 512 buckets per worker, `notableLimit` notes per list).
  *
  * Task events of tasks outside `taskIds` are ignored; worker events always count. Events whose
- * `at` does not parse count for the summary but not for the timeline. Events may arrive in any
- * order; the timeline is exactly {@linkcode buildTimeline}'s when they arrive in time order.
+ * `at` does not parse, or lies outside the run's window (before `startedAt`, or later than the
+ * time the event is recorded, by more than `maxSkewMs`), count for the summary but not for the
+ * timeline. At most `maxWorkers` workers are tracked. Events may arrive in any order; the
+ * timeline is exactly {@linkcode buildTimeline}'s when they arrive in time order.
  *
  * @example
  * ```ts
@@ -166,6 +208,10 @@ export class RunRecord {
   readonly #fixed: boolean;
   readonly #exactAttempts: number;
   readonly #notableLimit: number;
+  /** Events stamped earlier are outside the run's window. */
+  readonly #notBefore: number;
+  readonly #maxSkewMs: number;
+  readonly #maxWorkers: number;
   readonly #index = new Map<string, number>();
   #capacity: number;
   #completions: Uint8Array;
@@ -179,8 +225,14 @@ export class RunRecord {
   #finished = 0;
   #attempted = 0;
 
+  /** By name, in the order they were first tracked. */
   readonly #workers = new Map<string, WorkerState>();
-  readonly #workerList: WorkerState[] = [];
+  readonly #byId = new Map<number, WorkerState>();
+  #nextId = 1;
+  /** Workers that never reported a task, the one seen least recently first: forgotten first. */
+  readonly #idle = new Set<WorkerState>();
+  readonly #bounds: RecordBounds = { outOfRange: 0, workersForgotten: 0, untrackedEvents: 0 };
+  readonly #untracked: WorkerTotals = { completed: 0, busyMs: 0 };
   readonly #completionOrder: WorkerState[] = [];
   readonly #notes: Record<NoteList, TaskNote[]> = { redelivered: [], duplicates: [], dead: [] };
   readonly #noted: Record<NoteList, number> = { redelivered: 0, duplicates: 0, dead: 0 };
@@ -210,6 +262,9 @@ export class RunRecord {
   constructor(taskIds?: Iterable<string>, options: RunRecordOptions = {}) {
     this.#exactAttempts = Math.max(0, Math.floor(options.exactAttempts ?? DEFAULT_EXACT_ATTEMPTS));
     this.#notableLimit = Math.max(0, Math.floor(options.notableLimit ?? DEFAULT_NOTABLE_LIMIT));
+    this.#maxSkewMs = Math.max(0, options.maxSkewMs ?? DEFAULT_MAX_SKEW_MS);
+    this.#notBefore = (options.startedAt ?? Date.now()) - this.#maxSkewMs;
+    this.#maxWorkers = Math.max(1, Math.floor(options.maxWorkers ?? DEFAULT_MAX_WORKERS));
     this.#fixed = taskIds !== undefined;
     if (taskIds !== undefined) {
       for (const id of taskIds) {
@@ -235,15 +290,19 @@ export class RunRecord {
     }
   }
 
-  /** Takes one event into the record; malformed fields are ignored or replaced by defaults. */
-  record(event: TareasEvent): void {
+  /**
+   * Takes one event into the record, received at `receivedAt` (ms since the epoch, this
+   * machine's clock); malformed fields are ignored or replaced by defaults.
+   */
+  record(event: TareasEvent, receivedAt: number = Date.now()): void {
     if (typeof event !== "object" || event === null || typeof event.worker !== "string") return;
     this.#events++;
-    const ms = typeof event.at === "string" ? Date.parse(event.at) : NaN;
+    const ms = this.#time(event.at, receivedAt);
     const timed = Number.isFinite(ms);
     if (!isTaskEvent(event)) {
       if (!timed) return;
-      const worker = this.#worker(event.worker);
+      const worker = this.#worker(event.worker, false);
+      if (worker === undefined) return;
       this.#seen(worker, ms);
       if (event.type === "worker.offline") worker.offlineMs = Math.max(worker.offlineMs, ms);
       return;
@@ -252,14 +311,16 @@ export class RunRecord {
     const task = this.#task(event.taskId);
     if (task === undefined) return;
     const fields = taskFields(event);
-    const worker = this.#worker(event.worker);
+    const worker = this.#worker(event.worker, true);
     this.#attempts[task] = Math.max(
       this.#attempts[task] ?? 0,
       Math.min(MAX_ATTEMPT, fields.attempt),
     );
-    if (event.type === "task.completed") this.#complete(task, event.taskId, worker, fields);
-    if (event.type === "task.dead") this.#dead(task, event.taskId, worker, fields);
-    if (!timed) return;
+    if (event.type === "task.completed") {
+      this.#complete(task, event.taskId, worker ?? event.worker, fields);
+    }
+    if (event.type === "task.dead") this.#dead(task, event.taskId, worker ?? event.worker, fields);
+    if (!timed || worker === undefined) return;
 
     this.#seen(worker, ms);
     const flags = this.#flags[task] ?? 0;
@@ -272,6 +333,11 @@ export class RunRecord {
     } else {
       this.#end(task, event.taskId, worker, fields, ms, END_STATUS[event.type]);
     }
+  }
+
+  /** What the record left out so far to stay bounded. */
+  bounds(): RecordBounds {
+    return { ...this.#bounds };
   }
 
   /** The run's progress so far. */
@@ -296,7 +362,7 @@ export class RunRecord {
       dead: ((this.#flags[task] ?? 0) & DEAD) !== 0,
       attempts: this.#attempts[task] ?? 0,
     };
-    const first = this.#workerList[(this.#firstWorker[task] ?? 0) - 1];
+    const first = this.#byId.get(this.#firstWorker[task] ?? 0);
     if (first !== undefined) outcome.firstWorker = first.name;
     return outcome;
   }
@@ -334,6 +400,7 @@ export class RunRecord {
         missingIds: counts.missing - missingIds.length,
       },
       workers,
+      untracked: { ...this.#untracked },
     };
   }
 
@@ -356,9 +423,14 @@ export class RunRecord {
       ? new StripView(this.#stripStartMs, this.#bucketMs, endMs)
       : undefined;
 
-    const workers = this.#workerList
-      .filter((worker) => Number.isFinite(worker.firstMs))
-      .sort((a, b) => a.firstMs - b.firstMs || a.id - b.id);
+    const shown = [...this.#workers.values()].filter((worker) => Number.isFinite(worker.firstMs));
+    const maxRows = Math.max(1, Math.floor(options.maxRows ?? DEFAULT_MAX_ROWS));
+    if (shown.length > maxRows) {
+      // The busiest workers: names that never ran a task (forged ones, say) go first.
+      shown.sort((a, b) => b.attempts - a.attempts || a.firstMs - b.firstMs || a.id - b.id);
+    }
+    const notShown = Math.max(0, shown.length - maxRows);
+    const workers = shown.slice(0, maxRows).sort((a, b) => a.firstMs - b.firstMs || a.id - b.id);
     const rows: TimelineRow[] = [];
     for (const worker of workers) {
       const isKilled = killed.has(worker.name);
@@ -391,7 +463,21 @@ export class RunRecord {
       tasks: this.#attempted,
       counts,
       aggregated,
+      workersNotShown: notShown + this.#bounds.workersForgotten,
+      untrackedEvents: this.#bounds.untrackedEvents,
+      outOfRange: this.#bounds.outOfRange,
     };
+  }
+
+  /** The time of an event, or NaN when it does not parse or is outside the run's window. */
+  #time(at: unknown, receivedAt: number): number {
+    const ms = typeof at === "string" ? Date.parse(at) : NaN;
+    if (!Number.isFinite(ms)) return NaN;
+    if (ms < this.#notBefore || ms > receivedAt + this.#maxSkewMs) {
+      this.#bounds.outOfRange++;
+      return NaN;
+    }
+    return ms;
   }
 
   #task(taskId: string): number | undefined {
@@ -419,24 +505,43 @@ export class RunRecord {
     this.#firstWorker = grown(this.#firstWorker, (n) => new Uint32Array(n));
   }
 
-  #worker(name: string): WorkerState {
+  /**
+   * The worker named `name`, tracked from now on if it was not; undefined when it cannot be (see
+   * {@linkcode RunRecordOptions.maxWorkers}). `task`: whether the event is a task's.
+   */
+  #worker(name: string, task: boolean): WorkerState | undefined {
     let worker = this.#workers.get(name);
-    if (worker === undefined) {
-      worker = {
-        name,
-        id: this.#workerList.length + 1,
-        firstMs: Infinity,
-        lastMs: -Infinity,
-        offlineMs: -Infinity,
-        completed: 0,
-        busyMs: 0,
-        open: [],
-        bars: [],
-        strip: undefined,
-      };
-      this.#workers.set(name, worker);
-      this.#workerList.push(worker);
+    if (worker !== undefined) {
+      if (this.#idle.delete(worker) && !task) this.#idle.add(worker); // now seen most recently
+      return worker;
     }
+    if (this.#workers.size >= this.#maxWorkers) {
+      const forget = this.#idle.values().next().value;
+      if (forget === undefined) {
+        this.#bounds.untrackedEvents++;
+        return undefined;
+      }
+      this.#idle.delete(forget);
+      this.#workers.delete(forget.name);
+      this.#byId.delete(forget.id);
+      this.#bounds.workersForgotten++;
+    }
+    worker = {
+      name,
+      id: this.#nextId++,
+      attempts: 0,
+      firstMs: Infinity,
+      lastMs: -Infinity,
+      offlineMs: -Infinity,
+      completed: 0,
+      busyMs: 0,
+      open: [],
+      bars: [],
+      strip: undefined,
+    };
+    this.#workers.set(name, worker);
+    this.#byId.set(worker.id, worker);
+    if (!task) this.#idle.add(worker);
     return worker;
   }
 
@@ -447,32 +552,35 @@ export class RunRecord {
     this.#lastMs = Math.max(this.#lastMs, ms);
   }
 
-  #complete(task: number, taskId: string, worker: WorkerState, fields: TaskFields): void {
+  /** A completion; `worker` is the name of a worker not tracked. */
+  #complete(task: number, taskId: string, worker: WorkerState | string, fields: TaskFields): void {
     const before = this.#completions[task] ?? 0;
     this.#completions[task] = Math.min(MAX_COMPLETIONS, before + 1);
-    if (worker.completed === 0) this.#completionOrder.push(worker);
-    worker.completed++;
-    worker.busyMs += fields.durationMs;
+    const totals = typeof worker === "string" ? this.#untracked : worker;
+    if (typeof worker !== "string" && worker.completed === 0) this.#completionOrder.push(worker);
+    totals.completed++;
+    totals.busyMs += fields.durationMs;
+    const name = typeof worker === "string" ? worker : worker.name;
     if (before === 0) {
       this.#completed++;
       if (((this.#flags[task] ?? 0) & DEAD) === 0) this.#finished++;
-      this.#firstWorker[task] = worker.id;
-      if (fields.attempt > 1) this.#note("redelivered", note(taskId, worker, fields));
+      this.#firstWorker[task] = typeof worker === "string" ? 0 : worker.id;
+      if (fields.attempt > 1) this.#note("redelivered", note(taskId, name, fields));
       return;
     }
-    const duplicate = note(taskId, worker, fields);
-    const first = this.#workerList[(this.#firstWorker[task] ?? 0) - 1];
+    const duplicate = note(taskId, name, fields);
+    const first = this.#byId.get(this.#firstWorker[task] ?? 0);
     if (first !== undefined) duplicate.firstWorker = first.name;
     this.#note("duplicates", duplicate);
   }
 
-  #dead(task: number, taskId: string, worker: WorkerState, fields: TaskFields): void {
+  #dead(task: number, taskId: string, worker: WorkerState | string, fields: TaskFields): void {
     const flags = this.#flags[task] ?? 0;
     if ((flags & DEAD) !== 0) return;
     this.#flags[task] = flags | DEAD;
     this.#deadLettered++;
     if (this.#completions[task] === 0) this.#finished++;
-    const dead = note(taskId, worker, fields);
+    const dead = note(taskId, typeof worker === "string" ? worker : worker.name, fields);
     if (fields.reason !== undefined) dead.reason = fields.reason;
     this.#note("dead", dead);
   }
@@ -503,6 +611,7 @@ export class RunRecord {
     }
     others.push(open);
     worker.open.push(open);
+    worker.attempts++;
     this.#opens++;
     if (!this.#aggregated && this.#bars + this.#opens > this.#exactAttempts) this.#aggregate();
   }
@@ -525,7 +634,9 @@ export class RunRecord {
       others.splice(others.indexOf(open), 1);
       if (others.length === 0) this.#openByTask.delete(task);
     }
-    const startMs = open?.startMs ?? ms - fields.durationMs;
+    if (open === undefined) worker.attempts++;
+    // Without its start, the bar is drawn from its duration, which does not reach before the run.
+    const startMs = open?.startMs ?? Math.max(this.#notBefore, ms - fields.durationMs);
     this.#earliestBarMs = Math.min(this.#earliestBarMs, startMs);
     this.#ended[status]++;
     const bar: Bar = {
@@ -554,7 +665,7 @@ export class RunRecord {
     const spanMs = Math.max(0, this.#lastMs - this.#stripStartMs);
     // Room to grow: the run so far fills half the buckets.
     this.#bucketMs = Math.max(1, Math.ceil((spanMs + 1) / (STRIP_BUCKETS / 2)));
-    for (const worker of this.#workerList) {
+    for (const worker of this.#workers.values()) {
       for (const bar of worker.bars) this.#addToStrip(worker, bar.endMs, bar.status);
       worker.bars = [];
     }
@@ -572,7 +683,7 @@ export class RunRecord {
 
   /** Doubles the bucket width: merges every pair of buckets of every strip. */
   #coarsen(): void {
-    for (const { strip } of this.#workerList) {
+    for (const { strip } of this.#workers.values()) {
       if (strip === undefined) continue;
       for (let bucket = 0; bucket < STRIP_BUCKETS / 2; bucket++) {
         for (let s = 0; s < STORED_COUNT; s++) {
@@ -669,11 +780,11 @@ function taskFields(event: TareasEvent & { taskId: string }): TaskFields {
   };
 }
 
-function note(taskId: string, worker: WorkerState, fields: TaskFields): TaskNote {
+function note(taskId: string, worker: string, fields: TaskFields): TaskNote {
   return {
     seq: fields.seq,
     taskId,
-    worker: worker.name,
+    worker,
     attempt: fields.attempt,
     redelivered: fields.redelivered,
   };

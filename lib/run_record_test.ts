@@ -1,14 +1,21 @@
 import assert from "node:assert/strict";
-import type { TareasEvent } from "./events.ts";
-import { RunRecord } from "./run_record.ts";
+import type { TareasEvent, TaskEvent } from "./events.ts";
+import { RunRecord, type RunRecordOptions } from "./run_record.ts";
 import { summarize } from "./summary.ts";
 import { buildTimeline } from "./timeline.ts";
 import { RECORDED, shuffled, syntheticRun, task, taskId } from "../testing/runs.ts";
 
 const TEN = Array.from({ length: 10 }, (_, i) => taskId(i + 1));
 
-function recorded(events: Iterable<TareasEvent>, ...args: ConstructorParameters<typeof RunRecord>) {
-  const record = new RunRecord(...args);
+/** The runs of `testing/runs.ts` started then: a record made now is told so. */
+const STARTED = { startedAt: Date.parse("2025-03-01T10:00:00Z") };
+
+function recorded(
+  events: Iterable<TareasEvent>,
+  taskIds?: Iterable<string>,
+  options: RunRecordOptions = {},
+) {
+  const record = new RunRecord(taskIds, { ...STARTED, ...options });
   for (const event of events) record.record(event);
   return record;
 }
@@ -43,7 +50,7 @@ Deno.test("the summary of a run tells completed, dead-lettered and redelivered t
 });
 
 Deno.test("tasks of other runs are ignored and tasks never heard of are missing", () => {
-  const record = new RunRecord([taskId(1), taskId(2), "never-seen"]);
+  const record = new RunRecord([taskId(1), taskId(2), "never-seen"], STARTED);
   assert.deepEqual(record.counts(), {
     total: 3,
     completed: 0,
@@ -245,4 +252,100 @@ Deno.test("attempts that never end count towards the exact limit too", () => {
   assert.equal(timeline.aggregated, true);
   assert.equal(timeline.counts.interrupted, 50);
   assert.equal(timeline.rows[0]?.strip?.counts.interrupted.reduce((a, b) => a + b, 0), 50);
+});
+
+/** A `task.completed` of task `seq` of the recorded run, by `worker`, at `at`. */
+function completion(worker: string, seq: number, at: string): TaskEvent {
+  return {
+    ...task("task.completed", worker, seq, 1, "00.000", { durationMs: 5 }) as TaskEvent,
+    at,
+  };
+}
+
+Deno.test("20,000 forged worker names: at most maxWorkers kept, the real workers among them", () => {
+  // Tried: 20,000 forged names made 20,017 summary lines and an 8.6 MB SVG.
+  const record = recorded(RECORDED, TEN);
+  const at = "2025-03-01T10:00:03.000Z";
+  for (let i = 0; i < 20_000; i++) {
+    record.record({ type: "worker.status", worker: `forged-${i}`, at });
+  }
+  for (let i = 0; i < 20_000; i++) record.record(completion(`forger-${i}`, 1, at));
+  // 997 idle names held the places the three real workers left; each forger with a completion
+  // took one of them, and past that were not tracked.
+  assert.deepEqual(record.bounds(), {
+    outOfRange: 0,
+    workersForgotten: 20_000,
+    untrackedEvents: 19_003,
+  });
+  const summary = record.summary();
+  assert.equal(summary.workers.size, 1000);
+  assert.deepEqual([...summary.workers.keys()].slice(0, 3), ["worker-b", "worker-a", "worker-c"]);
+  assert.deepEqual(summary.untracked, { completed: 19_003, busyMs: 19_003 * 5 });
+  assert.equal(summary.completed, 9, "completions of a task done already are duplicates");
+  assert.equal(record.counts().missing, 0);
+
+  const timeline = record.timeline();
+  assert.equal(timeline.rows.length, 100, "the timeline draws the busiest 100");
+  assert.deepEqual(timeline.rows.slice(0, 3).map((row) => row.worker), [
+    "worker-a",
+    "worker-b",
+    "worker-c",
+  ]);
+  assert.equal(timeline.workersNotShown, 900 + 20_000);
+  assert.equal(timeline.untrackedEvents, 19_003);
+});
+
+Deno.test("forged names never push out a worker that runs tasks, even one that came late", () => {
+  const record = new RunRecord(undefined, { ...STARTED, maxWorkers: 10 });
+  const at = (s: string) => `2025-03-01T10:00:${s}Z`;
+  for (let i = 0; i < 50; i++) {
+    record.record({ type: "worker.status", worker: `forged-${i}`, at: at("01.000") });
+  }
+  record.record({ type: "worker.online", worker: "late", at: at("02.000") });
+  for (let i = 50; i < 100; i++) {
+    record.record({ type: "worker.status", worker: `forged-${i}`, at: at("02.500") });
+  }
+  // "late" was forgotten while idle; its task makes it tracked again, for good.
+  record.record(task("task.started", "late", 1, 1, "03.000"));
+  record.record(task("task.completed", "late", 1, 1, "04.000", { durationMs: 1000 }));
+  for (let i = 100; i < 150; i++) {
+    record.record({ type: "worker.status", worker: `forged-${i}`, at: at("05.000") });
+  }
+  assert.deepEqual([...record.summary().workers.keys()], ["late"]);
+  const rows = record.timeline({ maxRows: 3 }).rows;
+  assert.equal(rows.length, 3);
+  assert.ok(rows.some((row) => row.worker === "late" && row.bars.length === 1), "late is drawn");
+});
+
+Deno.test("events stamped outside the run's window are counted, not drawn", () => {
+  const startedAt = Date.parse("2025-03-01T10:00:00Z");
+  const record = new RunRecord(TEN, { startedAt });
+  const receivedAt = startedAt + 5_000;
+  for (const event of RECORDED) record.record(event, receivedAt);
+  const real = record.timeline();
+  // Tried: one forged `at` of year 275760 stretched a real run's timeline to "17280000000000s".
+  record.record(completion("forger", 10, "+275760-09-13T00:00:00.000Z"), receivedAt);
+  record.record(completion("forger", 9, "1970-01-01T00:00:00.000Z"), receivedAt);
+  // Within a clock's skew of the window both ways: kept.
+  record.record(completion("skewed", 9, "2025-03-01T09:59:30.000Z"), receivedAt);
+  record.record(completion("skewed", 10, "2025-03-01T10:00:50.000Z"), receivedAt);
+  // Later than it was received by more than the skew: a clock far ahead, or a forgery.
+  record.record(completion("ahead", 10, "2025-03-01T10:01:06.000Z"), receivedAt);
+  // No start seen and a forged duration: the bar does not reach back before the window.
+  record.record(
+    { ...completion("slow", 8, "2025-03-01T10:00:04.000Z"), durationMs: 1e15 },
+    receivedAt,
+  );
+  assert.equal(record.bounds().outOfRange, 3);
+  const timeline = record.timeline();
+  assert.equal(timeline.outOfRange, 3);
+  assert.equal(timeline.start.toISOString(), "2025-03-01T09:59:00.000Z");
+  assert.equal(timeline.end.toISOString(), "2025-03-01T10:00:50.000Z");
+  assert.ok(timeline.start <= real.start && timeline.end >= real.end);
+  assert.deepEqual(timeline.rows.map((row) => row.worker), [
+    "skewed", // first seen at 09:59:30
+    ...real.rows.map((row) => row.worker),
+    "slow",
+  ]);
+  assert.equal(record.summary().completed, 10, "events out of the window still count as done");
 });

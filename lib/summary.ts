@@ -67,6 +67,11 @@ export interface RunSummary {
   omitted: OmittedNotes;
   /** Totals per worker, in order of first completion. */
   workers: Map<string, WorkerTotals>;
+  /**
+   * The completions of workers the record did not track one by one (past its `maxWorkers`),
+   * summed.
+   */
+  untracked: WorkerTotals;
 }
 
 /**

@@ -17,7 +17,7 @@
  */
 
 import { EVENT_TYPES, type TareasEvent } from "./events.ts";
-import { RunRecord } from "./run_record.ts";
+import { RunRecord, type RunRecordOptions } from "./run_record.ts";
 
 /**
  * How a task attempt ended: by its worker's `task.completed`, `task.failed` or `task.dead` event,
@@ -107,6 +107,19 @@ export interface Timeline {
   counts: Record<BarStatus, number>;
   /** Whether the rows carry a {@linkcode TimelineStrip} each instead of one bar per attempt. */
   aggregated: boolean;
+  /**
+   * Workers with no row: past {@linkcode BuildTimelineOptions.maxRows} (the busiest are drawn),
+   * or forgotten by the record (past its `maxWorkers`, never having reported a task).
+   */
+  workersNotShown: number;
+  /** Events of workers the record did not track (past its `maxWorkers`): not drawn. */
+  untrackedEvents: number;
+  /**
+   * Events left out because their time lies outside the run's window: before it started, or
+   * later than when they were received, by more than the clocks may differ (a forged or
+   * badly-set clock would otherwise stretch the timeline).
+   */
+  outOfRange: number;
 }
 
 /** Options for {@linkcode buildTimeline} and {@linkcode RunRecord.timeline}. */
@@ -123,6 +136,26 @@ export interface BuildTimelineOptions {
    * @default {the time of the last event}
    */
   now?: Date;
+  /**
+   * Most rows drawn: the workers with the most attempts, in order of their first event.
+   * @default {100}
+   */
+  maxRows?: number;
+}
+
+/**
+ * Options of {@linkcode buildTimeline}: the view, and the bounds of the record it builds (see
+ * {@linkcode RunRecordOptions}); events count as received at `now`.
+ */
+export interface BuildTimelineFromEventsOptions
+  extends
+    BuildTimelineOptions,
+    Pick<RunRecordOptions, "exactAttempts" | "maxSkewMs" | "maxWorkers"> {
+  /**
+   * Events stamped more than `maxSkewMs` before this are left out.
+   * @default {no bound}
+   */
+  startedAt?: number;
 }
 
 /**
@@ -143,7 +176,8 @@ export interface BuildTimelineOptions {
  *   the run.
  * - `running` otherwise (nothing says it ended): it ends at the end of the run.
  *
- * Events whose `at` does not parse are left out.
+ * Events whose `at` does not parse, or lies more than `maxSkewMs` after `now` (or before
+ * `startedAt`), are left out.
  *
  * @example
  * ```ts
@@ -153,15 +187,21 @@ export interface BuildTimelineOptions {
  */
 export function buildTimeline(
   events: readonly TareasEvent[],
-  options: BuildTimelineOptions = {},
+  options: BuildTimelineFromEventsOptions = {},
 ): Timeline {
   const sorted = events
     .map((event, index) => ({ event, index, ms: Date.parse(event.at) }))
     .sort((a, b) =>
       (a.ms || 0) - (b.ms || 0) || typeRank(a.event) - typeRank(b.event) || a.index - b.index
     );
-  const record = new RunRecord();
-  for (const { event } of sorted) record.record(event);
+  const record = new RunRecord(undefined, {
+    startedAt: options.startedAt ?? -Infinity,
+    ...(options.exactAttempts === undefined ? {} : { exactAttempts: options.exactAttempts }),
+    ...(options.maxSkewMs === undefined ? {} : { maxSkewMs: options.maxSkewMs }),
+    ...(options.maxWorkers === undefined ? {} : { maxWorkers: options.maxWorkers }),
+  });
+  const receivedAt = options.now?.getTime() ?? Date.now();
+  for (const { event } of sorted) record.record(event, receivedAt);
   return record.timeline(options);
 }
 

@@ -143,3 +143,20 @@ Deno.test("buildTimeline aggregates past the exact limit, keeping the counts exa
     assert.equal(row.strip.counts.completed.reduce((sum, count) => sum + count, 0), 100);
   }
 });
+
+Deno.test("buildTimeline leaves out events stamped far after now or before startedAt", () => {
+  const now = new Date("2025-03-01T10:00:06.000Z");
+  const forged: TareasEvent[] = [
+    { ...task("task.completed", "forger", 11, 1, "00.000"), at: "+275760-09-13T00:00:00.000Z" },
+    { ...task("task.started", "forger", 12, 1, "00.000"), at: "1970-01-01T00:00:00.000Z" },
+  ];
+  const plain = buildTimeline(RECORDED, { now });
+  const timeline = buildTimeline([...RECORDED, ...forged], {
+    now,
+    startedAt: Date.parse("2025-03-01T10:00:00.000Z"),
+  });
+  assert.equal(timeline.outOfRange, 2);
+  assert.deepEqual({ ...timeline, outOfRange: 0 }, plain, "the same timeline, and a count");
+  // Without startedAt only the future is bounded: a past stays a past (a record of old events).
+  assert.equal(buildTimeline([...RECORDED, ...forged], { now }).outOfRange, 1);
+});

@@ -246,7 +246,7 @@ Deno.test({
   sanitizeResources: true,
   async fn() {
     await using scenario = await Scenario.open(); // for its broker URL
-    await using demo = new Child("demo", "tools/demo.ts", ["--dashboard", "--count", "14"], {
+    await using demo = new Child("demo", "demo", ["--dashboard", "--count", "14"], {
       AMQP_URL: scenario.url,
       LOG_LEVEL: "warning",
     });

@@ -21,7 +21,7 @@ Deno.test({
         `task ${n} of 2 to start`,
       );
     }
-    const result = await run("tools/status.ts", ["--json", "--queue", scenario.queue], {
+    const result = await run("status", ["--json", "--queue", scenario.queue], {
       AMQP_URL: scenario.url,
     });
     assert.equal(result.code, 0, result.stderr);
@@ -54,7 +54,7 @@ Deno.test({
   async fn() {
     const scenario = await Scenario.open();
     await scenario[Symbol.asyncDispose]();
-    const result = await run("tools/status.ts", ["--queue", scenario.queue], {
+    const result = await run("status", ["--queue", scenario.queue], {
       AMQP_URL: scenario.url,
     });
     assert.equal(result.code, 2);
@@ -72,7 +72,7 @@ Deno.test({
   async fn() {
     await using scenario = await Scenario.open();
     const mistyped = freshQueue("mistyped");
-    const result = await run("tools/status.ts", ["--queue", mistyped], { AMQP_URL: scenario.url });
+    const result = await run("status", ["--queue", mistyped], { AMQP_URL: scenario.url });
     assert.equal(result.code, 2, result.stderr);
     const connection = await amqp.connect(scenario.url);
     const channel = await connection.createChannel();
@@ -97,7 +97,7 @@ Deno.test({
   async fn() {
     await using scenario = await Scenario.open();
     await scenario.produce(["--count", "2"]);
-    const idle = await run("tools/status.ts", ["--json", "--queue", scenario.queue], {
+    const idle = await run("status", ["--json", "--queue", scenario.queue], {
       AMQP_URL: scenario.url,
       LOG_LEVEL: "debug",
     });
@@ -107,7 +107,7 @@ Deno.test({
 
     await scenario.startWorker("w1", ["--time-scale", "100"]);
     await scenario.startWorker("w2", ["--time-scale", "100"]);
-    const busy = await run("tools/status.ts", ["--json", "--queue", scenario.queue], {
+    const busy = await run("status", ["--json", "--queue", scenario.queue], {
       AMQP_URL: scenario.url,
       LOG_LEVEL: "debug",
     });
@@ -128,7 +128,7 @@ Deno.test({
     await using scenario = await Scenario.open();
     const victim = await scenario.startWorker("victim", ["--time-scale", "100"]);
     await scenario.startWorker("survivor", ["--time-scale", "100"]);
-    await using status = new Child("status", "tools/status.ts", [
+    await using status = new Child("status", "status", [
       "--watch",
       "--queue",
       scenario.queue,
@@ -161,7 +161,7 @@ Deno.test({
         scenario.channel.sendToQueue(queue, Buffer.from(`tarea ${i}`), { persistent: true });
       }
       await scenario.channel.checkQueue(queue); // a round trip: the three are in
-      const result = await run("tools/status.ts", ["--queue", queue], { AMQP_URL: scenario.url });
+      const result = await run("status", ["--queue", queue], { AMQP_URL: scenario.url });
       assert.equal(result.code, 2, result.stderr);
       const line = result.stderr.trim();
       assert.equal(line.split("\n").length, 1, line);
@@ -184,7 +184,7 @@ Deno.test({
   async fn() {
     await using scenario = await Scenario.open();
     await declareTopology(scenario.channel, scenario.queue);
-    await using status = new Child("status", "tools/status.ts", [
+    await using status = new Child("status", "status", [
       "--watch",
       "--queue",
       scenario.queue,
@@ -242,7 +242,7 @@ Deno.test({
       const channel = await connection.createChannel();
       await declareTopology(channel, queue);
       const url = node.url.replace("guest:guest", "watcher:watcher-pass");
-      const result = await run("tools/status.ts", ["--queue", queue], { AMQP_URL: url });
+      const result = await run("status", ["--queue", queue], { AMQP_URL: url });
       assert.equal(result.code, 2, result.stderr);
       const line = result.stderr.trim();
       assert.equal(line.split("\n").length, 1, line);

@@ -2,7 +2,8 @@
  * `deno task dashboard`: the live dashboard of a queue in the browser. See `lib/dashboard/mod.ts`.
  * @module
  */
-import { runMain } from "../lib/cli.ts";
+import { delay } from "../lib/async.ts";
+import { onStopSignals, runMain } from "../lib/cli.ts";
 import { type DashboardConfig, ENVIRONMENT_HELP, parseDashboardArgs } from "../lib/config.ts";
 import { startDashboard } from "../lib/dashboard/mod.ts";
 import { UsageError } from "../lib/errors.ts";
@@ -59,22 +60,32 @@ async function dashboard(config: DashboardConfig): Promise<number> {
     }
     throw error;
   }
-  await using _dashboard = server;
-  console.log(`dashboard: ${server.url}#token=${server.token}`);
-  console.log("(the requeue and purge buttons need the token after #token=; Ctrl-C to stop)");
-  if (!/^(127\.|localhost$|::1$|\[::1\]$)/.test(config.host)) {
-    console.log(
-      `warning: listening on ${config.host}, reachable from other machines; anyone who can ` +
-        "reach it sees the queue and its payloads",
-    );
-  }
-  await new Promise<void>((resolve) => {
-    for (const signal of ["SIGINT", "SIGTERM"] as const) {
-      Deno.addSignalListener(signal, resolve);
+  const stopped = Promise.withResolvers<void>();
+  // The first SIGINT or SIGTERM stops it; another one, a moment later, exits at once.
+  const signals = onStopSignals(() => stopped.resolve(), () => Deno.exit(0));
+  try {
+    console.log(`dashboard: ${server.url}#token=${server.token}`);
+    console.log("(the requeue and purge buttons need the token after #token=; Ctrl-C to stop)");
+    if (!/^(127\.|localhost$|::1$|\[::1\]$)/.test(config.host)) {
+      console.log(
+        `warning: listening on ${config.host}, reachable from other machines; anyone who can ` +
+          "reach it sees the queue and its payloads",
+      );
     }
-  });
+    await stopped.promise;
+  } finally {
+    // Nothing in progress (an action, a broker that stopped answering) may hold the exit: the
+    // connections get a moment to close cleanly, then the process ends anyway.
+    const grace = new AbortController();
+    await Promise.race([server.close(), delay(STOP_GRACE_MS, grace.signal).catch(() => {})]);
+    grace.abort();
+    signals.remove();
+  }
   return 0;
 }
+
+/** How long a stopping dashboard waits for its connections to close, in ms. */
+const STOP_GRACE_MS = 2000;
 
 if (import.meta.main) {
   await runMain("dashboard", {

@@ -11,6 +11,7 @@ import {
   parseStatusArgs,
   type StatusConfig,
 } from "../lib/config.ts";
+import { errorMessage } from "../lib/errors.ts";
 import { STATUS_INTERVAL_MS } from "../lib/events.ts";
 import { type MonitorSnapshot, type QueueWatch, watchQueue } from "../lib/monitor.ts";
 import { log } from "../lib/log.ts";
@@ -33,7 +34,8 @@ Flags:
   --queue NAME   queue to show (default ${DEFAULT_QUEUE})
   --heartbeat S  AMQP heartbeat in seconds, 0 disables (default 15)
   --watch        show a new snapshot every second until interrupted (redrawn in place on a
-                 terminal, one after the other otherwise)
+                 terminal, one after the other otherwise); a queue that does not exist yet
+                 is waited for ("waiting for queue NAME to be declared")
   --json         print one snapshot as JSON
   -h, --help     show this help
 
@@ -41,7 +43,7 @@ ${ENVIRONMENT_HELP}
 
 ${EXIT_CODES_HELP}
   (status exits 2 when the queue does not exist, was not set up by tareas, or a permission is
-  missing)
+  missing; status --watch waits for a queue that does not exist)
 
 Examples:
   deno task status --watch
@@ -62,9 +64,9 @@ async function status(config: StatusConfig): Promise<number> {
     name: "tareas status",
     onEvent: () => notify(),
   });
-  // The queue first: a mistyped name is one line at once, and nothing listens for it.
-  await watch.refresh();
   if (!config.watch) {
+    // The queue first: a mistyped name is one line at once, and nothing listens for it.
+    await watch.refresh();
     await settle(watch, (listener) => notify = listener);
     await watch.refresh();
     const snapshot = watch.monitor.snapshot();
@@ -77,10 +79,23 @@ async function status(config: StatusConfig): Promise<number> {
   Deno.addSignalListener("SIGTERM", onSignal);
   const terminal = Deno.stdout.isTerminal();
   const encoder = new TextEncoder();
+  let started = false; // a first refresh succeeded or found no queue: later errors are shown
   try {
     while (!stop.signal.aborted) {
-      await watch.refresh();
-      const text = render(watch.monitor.snapshot());
+      let text: string;
+      try {
+        await watch.refresh();
+        started = true;
+        text = render(watch.monitor.snapshot());
+      } catch (error) {
+        // A queue not declared yet, or deleted while watched (a migration): wait for it. Any
+        // other error ends the command at first; once it has started, it is shown and retried.
+        if (watch.declared !== false && !started) throw error;
+        started = true;
+        text = watch.declared === false
+          ? `waiting for queue ${printable(config.queue)} to be declared`
+          : `queue ${printable(config.queue)}: ${printable(errorMessage(error))}`;
+      }
       // Clear-screen escapes only where a terminal interprets them; plain snapshots elsewhere.
       const out = terminal ? `\x1b[H\x1b[2J${text}\n(Ctrl-C to quit)\n` : `${text}\n\n`;
       await Deno.stdout.write(encoder.encode(out));

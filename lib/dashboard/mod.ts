@@ -65,6 +65,13 @@ export interface Dashboard extends AsyncDisposable {
 const WINDOW_MS = 5 * 60_000;
 /** Most task events kept for the timeline. */
 const MAX_EVENTS = 5000;
+/** Most `worker.online` and `worker.offline` events kept for the timeline, apart from those. */
+const MAX_WORKER_EVENTS = 1000;
+/**
+ * Most workers sent to the page, in the table and in the timeline (the monitor tracks up to 1000;
+ * events are not signed, and forged names must not make the page endless).
+ */
+const MAX_WORKER_ROWS = 100;
 /** Failures shown. */
 const MAX_FAILURES = 50;
 /** Dead letters listed. */
@@ -73,6 +80,15 @@ const MAX_DEAD = 200;
 const RATE_SECONDS = 120;
 /** Longest text of a payload or body sent to the page. */
 const MAX_TEXT = 4000;
+/**
+ * Most bytes queued for one page and not yet taken by the server. A page that stops reading (a
+ * frozen tab, a client that never reads) first fills its socket's buffers, then this queue; past
+ * this bound it is dropped: its stream is ended, which frees what was queued and closes the
+ * connection (an EventSource reconnects by itself, and starts again from a fresh state). A state
+ * message is about 0.2 KB per bar of the timeline: 1 MB with 5000 task events shown (measured),
+ * more with long failure reasons. A page that reads keeps up far below this.
+ */
+const MAX_UNSENT_BYTES = 4 * 1024 * 1024;
 
 const PAGE_FILES: Record<string, string> = {
   "/": "index.html",
@@ -97,9 +113,11 @@ const SECURITY_HEADERS = {
 
 /**
  * Starts the dashboard of `queue`: checks the queue (as `status` does), starts listening to its
- * events and serves the page.
+ * events and serves the page. A queue that does not exist yet (or is deleted later, as a
+ * migration does) is waited for: the page says "waiting for queue … to be declared" and goes
+ * live once something declares it.
  *
- * @throws {ConfigError} when the queue does not exist or was not set up by tareas.
+ * @throws {ConfigError} when the queue was not set up by tareas, or a permission is missing.
  * @example
  * ```ts
  * await using dashboard = await startDashboard({ url, queue: "tareas_distribuidas", port: 0 });
@@ -114,6 +132,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const files = await loadPage();
 
   const recent: { ms: number; event: TareasEvent }[] = []; // by arrival, for the timeline
+  const workerEvents: { ms: number; event: TareasEvent }[] = []; // likewise, bounded apart
   const failures: TaskEvent[] = [];
   const rate = new Map<number, number>(); // second → completions
   let dead: { total: number; letters: DeadLetter[]; error?: string } = { total: 0, letters: [] };
@@ -151,7 +170,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         refresh();
       }, 100);
     } else if (event.type === "worker.online" || event.type === "worker.offline") {
-      recent.push({ ms: now, event });
+      workerEvents.push({ ms: now, event });
+      if (workerEvents.length > MAX_WORKER_EVENTS) workerEvents.shift();
     }
     scheduleBroadcast();
   };
@@ -165,7 +185,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   });
   let letters: DeadLetters | undefined;
   try {
-    await watch.refresh();
+    await watch.refresh().catch((error) => {
+      // A queue not declared yet is waited for: the page says so and goes live once it is.
+      if (watch.declared !== false) throw error;
+    });
     letters = await openDeadLetters({
       url: options.url,
       queue,
@@ -200,7 +223,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         listDead();
       }
     }, (cause) => {
-      error = message(cause);
+      error = watch.declared === false ? undefined : message(cause); // waiting is no error
     }).finally(() => {
       refreshing = undefined;
       scheduleBroadcast();
@@ -209,23 +232,35 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const state = () => {
     const now = Date.now();
     const cutoff = now - WINDOW_MS;
-    let drop = 0;
-    while (drop < recent.length && recent[drop]!.ms < cutoff) drop++;
-    if (drop > 0) recent.splice(0, drop);
+    for (const list of [recent, workerEvents]) {
+      let drop = 0;
+      while (drop < list.length && list[drop]!.ms < cutoff) drop++;
+      if (drop > 0) list.splice(0, drop);
+    }
     for (const second of rate.keys()) if (second < now / 1000 - RATE_SECONDS) rate.delete(second);
     const snapshot = watch.monitor.snapshot(now);
     const lost = snapshot.workers.filter((w) => w.state === "lost").map((w) => w.name);
-    const timeline = buildTimeline(recent.map((entry) => entry.event), {
+    const timeline = buildTimeline([...workerEvents, ...recent].map((entry) => entry.event), {
       killed: lost,
       now: new Date(now),
+      // Events stamped before the window or after now (by more than clocks differ) are forged
+      // or from a wrong clock: they would stretch or squash the page's timeline.
+      startedAt: cutoff,
+      exactAttempts: MAX_EVENTS, // the page draws bars, never strips
+      maxRows: MAX_WORKER_ROWS,
     });
+    const shownWorkers = snapshot.workers.slice(0, MAX_WORKER_ROWS); // online first
     const nowSecond = Math.floor(now / 1000);
     return {
       now,
       queue,
       error: error ?? null,
+      /** False while the queue does not exist (not declared yet, or deleted): the page waits. */
+      declared: watch.declared !== false,
       listening: watch.listening,
-      snapshot,
+      snapshot: { ...snapshot, workers: shownWorkers },
+      /** Workers tracked and not sent: past MAX_WORKER_ROWS. */
+      workersNotShown: snapshot.workers.length - shownWorkers.length,
       timeline: {
         rows: timeline.rows.map((row) => ({
           worker: row.worker,
@@ -242,6 +277,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
             reason: bar.reason === undefined ? null : clip(bar.reason),
           })),
         })),
+        workersNotShown: timeline.workersNotShown,
+        outOfRange: timeline.outOfRange,
       },
       rate: Array.from({ length: 60 }, (_, i) => rate.get(nowSecond - 59 + i) ?? 0),
       failures: failures.map((event) => ({
@@ -281,30 +318,35 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     sendAll(deadMessage);
   };
 
+  /** Queues one message for every page; every page's queue shares the same bytes. */
   const sendAll = (text: string) => {
     if (clients.size === 0) return;
     const chunk = encoder.encode(text);
-    for (const client of clients) {
-      try {
-        client.enqueue(chunk);
-      } catch {
-        clients.delete(client);
-      }
+    for (const client of clients) send(client, chunk);
+  };
+  const send = (client: ReadableStreamDefaultController<Uint8Array>, chunk: Uint8Array) => {
+    // desiredSize is MAX_UNSENT_BYTES less the bytes queued; null once the stream errored.
+    const room = client.desiredSize;
+    if (room !== null && room < 0) {
+      clients.delete(client);
+      // Erroring the stream drops what is queued and makes the server abort the response.
+      client.error(new StoppedReading());
+      logger.info("Dropped a page that stopped reading: {bytes} bytes not sent", {
+        bytes: MAX_UNSENT_BYTES - room,
+      });
+      return;
+    }
+    try {
+      client.enqueue(chunk);
+    } catch {
+      clients.delete(client); // closed by the browser
     }
   };
   const broadcast = () => sendAll(`event: state\ndata: ${JSON.stringify(state())}\n\n`);
 
   const ticker = setInterval(() => refresh(), 1000);
-  const keepAlive = setInterval(() => {
-    for (const client of clients) {
-      try {
-        client.enqueue(encoder.encode(": keep-alive\n\n"));
-      } catch {
-        clients.delete(client);
-      }
-    }
-  }, 15_000);
-  listDead();
+  const keepAlive = setInterval(() => sendAll(": keep-alive\n\n"), 15_000);
+  refresh(); // and list the dead letters, once the queue exists
 
   const action = async (request: Request, path: string): Promise<Response> => {
     if (!sameToken(request.headers.get("x-tareas-token") ?? "", token)) {
@@ -318,6 +360,12 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       if (typeof body !== "object" || body === null) throw new Error("not an object");
     } catch {
       return json(400, { ok: false, message: "Expected a JSON object" });
+    }
+    if (watch.declared === false) {
+      return json(409, {
+        ok: false,
+        message: `Queue "${queue}" does not exist yet: it has no dead letters to act on`,
+      });
     }
     try {
       let text: string;
@@ -372,7 +420,18 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   };
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
-    server = Deno.serve({ hostname: host, port: options.port ?? 8080, onListen: () => {} }, handle);
+    server = Deno.serve({
+      hostname: host,
+      port: options.port ?? 8080,
+      onListen: () => {},
+      onError: (error) => {
+        // A page dropped for not reading is no error: it was logged when dropped.
+        if (!(error instanceof StoppedReading)) {
+          logger.error("Unexpected error serving a request: {error}", { error });
+        }
+        return json(500, { ok: false, message: "Internal error" });
+      },
+    }, handle);
   } catch (error) {
     clearInterval(ticker);
     clearInterval(keepAlive);
@@ -403,7 +462,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       cancel() {
         clients.delete(self);
       },
-    });
+      // Counted in bytes, so that desiredSize tells how much is queued (see MAX_UNSENT_BYTES).
+    }, new ByteLengthQueuingStrategy({ highWaterMark: MAX_UNSENT_BYTES }));
     return new Response(body, {
       headers: {
         "content-type": "text/event-stream; charset=utf-8",
@@ -428,8 +488,15 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         }
       }
       clients.clear();
-      await Promise.allSettled([server.shutdown(), refreshing, listing]);
-      await Promise.allSettled([watch.close(), deadLetters.close()]);
+      // Together: an action in progress waits on the broker, and the server's shutdown on it;
+      // closing the connections ends it (it fails) rather than wait for its answer.
+      await Promise.allSettled([
+        server.shutdown(),
+        refreshing,
+        listing,
+        watch.close(),
+        deadLetters.close(),
+      ]);
     })();
 
   const shownHost = host.includes(":") ? `[${host}]` : host;
@@ -450,6 +517,14 @@ async function loadPage(): Promise<Record<string, string>> {
       : await (await fetch(url)).text();
   }
   return files;
+}
+
+/** Ends the stream of a page that stopped reading (see MAX_UNSENT_BYTES). */
+class StoppedReading extends Error {
+  constructor() {
+    super("The page stopped reading");
+    this.name = "StoppedReading";
+  }
 }
 
 function json(status: number, body: unknown): Response {

@@ -17,6 +17,26 @@ export function headline(timeline: Timeline): string {
   ].join(" · ");
 }
 
+/**
+ * What a drawing of `timeline` leaves out, one line each: workers without a row, events outside
+ * the run's time window. Nothing when nothing was.
+ */
+export function leftOut(timeline: Timeline): string[] {
+  const notes: string[] = [];
+  if (timeline.workersNotShown > 0) {
+    notes.push(`… and ${plural(timeline.workersNotShown, "more worker")} not drawn`);
+  }
+  if (timeline.untrackedEvents > 0) {
+    notes.push(`${plural(timeline.untrackedEvents, "event")} of workers not tracked left out`);
+  }
+  if (timeline.outOfRange > 0) {
+    notes.push(
+      `${plural(timeline.outOfRange, "event")} stamped outside the run's time window left out`,
+    );
+  }
+  return notes;
+}
+
 /** `1 task`, `2 tasks`. */
 export function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? "" : "s"}`;

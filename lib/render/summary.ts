@@ -14,6 +14,12 @@ export interface RenderSummaryOptions {
    * @default {20}
    */
   limit?: number;
+  /**
+   * Workers listed in the table (those that completed the most, in their order) before
+   * `… and N more workers`.
+   * @default {50}
+   */
+  workerLimit?: number;
 }
 
 /** Widest worker name shown in the table, in characters. */
@@ -37,16 +43,34 @@ export function renderSummary(summary: RunSummary, options: RenderSummaryOptions
     lines.push(`${tasks(summary.missing)} missing: neither completed nor dead-lettered`);
   }
 
-  const names = [...summary.workers.keys()].map((name) => cut(printable(name), NAME_WIDTH));
+  // Worker names come from events: forged ones must not make the table endless.
+  const workerLimit = Math.max(0, Math.floor(options.workerLimit ?? 50));
+  let workers = [...summary.workers];
+  if (workers.length > workerLimit) {
+    const busiest = new Set(
+      [...workers].sort(([, a], [, b]) => b.completed - a.completed).slice(0, workerLimit),
+    );
+    workers = workers.filter((entry) => busiest.has(entry));
+  }
+  const names = workers.map(([name]) => cut(printable(name), NAME_WIDTH));
   const width = names.reduce((widest, name) => Math.max(widest, [...name].length), 6);
   lines.push(`  ${"worker".padEnd(width)}  tasks  busy`);
-  let index = 0;
-  for (const totals of summary.workers.values()) {
-    const name = names[index++] ?? "";
+  workers.forEach(([, totals], index) => {
+    const name = names[index] ?? "";
     lines.push(
       `  ${name}${" ".repeat(width - [...name].length)}  ${String(totals.completed).padStart(5)}` +
         `  ${(totals.busyMs / 1000).toFixed(1)} s`,
     );
+  });
+  const hidden = summary.workers.size - workers.length;
+  if (hidden > 0) {
+    let completed = 0;
+    for (const totals of summary.workers.values()) completed += totals.completed;
+    for (const [, totals] of workers) completed -= totals.completed;
+    lines.push(`  … and ${hidden} more workers: ${tasks(completed)}`);
+  }
+  if (summary.untracked.completed > 0) {
+    lines.push(`  … and workers not tracked one by one: ${tasks(summary.untracked.completed)}`);
   }
 
   const list = <T>(items: T[], omitted: number, what: string, line: (item: T) => string) => {

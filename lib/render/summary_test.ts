@@ -71,3 +71,24 @@ Deno.test("renderSummary escapes control characters in names, ids and reasons", 
   assert.match(text, /w\\n2026-01-01 .*\\x1b\[2J\\u202e/);
   assert.match(text, /dead-lettered: r\\n2026/);
 });
+
+Deno.test("renderSummary lists the busiest workers, and sums the rest in one line each", () => {
+  // Tried: 20,000 forged worker names with a completion each made 20,017 summary lines.
+  const record = new RunRecord([taskId(1), taskId(2)]);
+  for (let seq = 1; seq <= 2; seq++) {
+    for (let n = 0; n < 3; n++) {
+      record.record(task("task.completed", "honest", seq, 1, "02.000", { durationMs: 1000 }));
+    }
+  }
+  for (let i = 0; i < 20_000; i++) {
+    record.record(task("task.completed", `forger-${i}`, 1, 1, "03.000", { durationMs: 1 }));
+  }
+  const lines = renderSummary(record.summary(), { limit: 3 }).split("\n");
+  assert.ok(lines.length < 70, `${lines.length} lines`);
+  assert.equal(lines[0], "2/2 tasks completed");
+  assert.equal(lines[2], "  honest         6  6.0 s", "the busiest is listed");
+  assert.equal(lines.filter((line) => /^ {2}forger-\d+ /.test(line)).length, 49);
+  // 999 forgers tracked (the record keeps 1000 workers), 49 of them listed.
+  assert.ok(lines.includes("  … and 950 more workers: 950 tasks"), lines.join("\n"));
+  assert.ok(lines.includes("  … and workers not tracked one by one: 19001 tasks"));
+});

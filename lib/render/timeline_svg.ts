@@ -10,7 +10,14 @@ import {
   type TimelineBar,
   type TimelineRow,
 } from "../timeline.ts";
-import { type Columns, formatSeconds, headline, stripColumns, tickStep } from "./_timeline.ts";
+import {
+  type Columns,
+  formatSeconds,
+  headline,
+  leftOut,
+  stripColumns,
+  tickStep,
+} from "./_timeline.ts";
 
 /** Options for {@linkcode renderTimelineSvg}. */
 export interface RenderTimelineSvgOptions {
@@ -351,6 +358,14 @@ function svgLegend(
     x += itemWidth + 18;
     return at;
   };
+  const close = () => {
+    for (const note of leftOut(timeline)) {
+      const at = place(note.length * CHAR_WIDTH);
+      elements.push(`<text class="left-out" x="${at.x}" y="${at.y}">${escapeXml(note)}</text>`);
+    }
+    elements.push(`</g>`);
+    return { elements, bottom: y + 6 };
+  };
   for (const status of BAR_STATUSES) {
     if (status === "running" && counts.running === 0) continue;
     const text = `${status} ${counts[status]}`;
@@ -385,8 +400,7 @@ function svgLegend(
       `split by status (tallest ${Math.round(aggregated.max)})`;
     const at = place(text.length * CHAR_WIDTH);
     elements.push(`<text class="aggregated" x="${at.x}" y="${at.y}">${escapeXml(text)}</text>`);
-    elements.push(`</g>`);
-    return { elements, bottom: y + 6 };
+    return close();
   }
   const redelivered = "↻ attempt > 1";
   const at = place(redelivered.length * CHAR_WIDTH);
@@ -399,8 +413,7 @@ function svgLegend(
       `marker-end="url(#tareas-arrow-interrupted)"/>`,
     `<text x="${link.x + 40}" y="${link.y}">${linkText}</text>`,
   );
-  elements.push(`</g>`);
-  return { elements, bottom: y + 6 };
+  return close();
 }
 
 /** Rounds to a tenth of a pixel for compact output. */

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { TareasEvent } from "../events.ts";
 import { RunRecord } from "../run_record.ts";
 import { buildTimeline } from "../timeline.ts";
 import { RECORDED, syntheticRun, task, taskId, WORKERS } from "../../testing/runs.ts";
@@ -185,7 +186,7 @@ Deno.test("renderTimelineSvg survives odd fields in a hand-made timeline", () =>
 
 Deno.test("renderTimelineSvg draws a million events as bounded strips with an aggregated legend", () => {
   const run = syntheticRun(500_000, 16);
-  const record = new RunRecord();
+  const record = new RunRecord(undefined, { startedAt: Date.parse("2025-03-01T10:00:00Z") });
   for (const event of run.events) record.record(event);
   const source = renderTimelineSvg(record.timeline(), { title: "a million events" });
   assert.ok(source.length < 1_000_000, `${source.length} characters`);
@@ -201,4 +202,32 @@ Deno.test("renderTimelineSvg draws a million events as bounded strips with an ag
   const legend = descendants(svg, "g").find((g) => hasClass(g, "legend"));
   assert.match(textOf(legend ?? svg), /bars aggregated/);
   assert.match(textOf(legend ?? svg), new RegExp(`dead ${run.dead}(?!\\d)`));
+});
+
+Deno.test("renderTimelineSvg of a run flooded with forged workers and times stays small", () => {
+  // Tried: 20,000 forged worker names made an 8.6 MB SVG; a forged `at` of year 275760 made the
+  // axis "17280000000000s" long.
+  const at = "2025-03-01T10:00:03.000Z";
+  const forged: TareasEvent[] = [
+    { ...task("task.completed", "worker-a", 11, 1, "00.000"), at: "+275760-09-13T00:00:00.000Z" },
+  ];
+  for (let i = 0; i < 20_000; i++) {
+    forged.push({ type: "worker.status", worker: `forged-${i}`, at });
+    forged.push(task("task.completed", `forger-${i}`, 1, 1, "03.000", { durationMs: 5 }));
+  }
+  const timeline = buildTimeline([...RECORDED, ...forged], { killed: ["worker-b"] });
+  const source = renderTimelineSvg(timeline);
+  assert.ok(source.length < 200_000, `${source.length} characters`);
+  const svg = parseXml(source);
+  const groups = descendants(svg, "g").filter((g) => hasClass(g, "worker"));
+  assert.equal(groups.length, 100);
+  const names = groups.map((g) => g.attributes["data-worker"]);
+  assert.deepEqual(names.slice(0, 3), WORKERS, "the real workers are drawn, first");
+  const notes = descendants(svg, "text").filter((text) => hasClass(text, "left-out"));
+  assert.deepEqual(notes.map((text) => text.text), [
+    "… and 20900 more workers not drawn",
+    "19003 events of workers not tracked left out",
+    "1 event stamped outside the run's time window left out",
+  ]);
+  assert.doesNotMatch(source, /\d{6,}s/, "no absurd time on the axis");
 });

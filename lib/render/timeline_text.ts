@@ -6,7 +6,7 @@
  */
 import type { BarStatus, Timeline, TimelineBar, TimelineRow } from "../timeline.ts";
 import { printable } from "../text.ts";
-import { formatSeconds, headline, stripColumns, tickStep } from "./_timeline.ts";
+import { formatSeconds, headline, leftOut, stripColumns, tickStep } from "./_timeline.ts";
 
 /** Options for {@linkcode renderTimelineText}. */
 export interface RenderTimelineTextOptions {
@@ -90,7 +90,9 @@ export function renderTimelineText(
   const indent = " ".repeat(nameWidth + 1);
 
   const lines = [headline(timeline)];
-  if (timeline.rows.length === 0) return `${lines[0]}: no events`;
+  if (timeline.rows.length === 0) {
+    return [`${lines[0]}: no events`, ...leftOut(timeline)].join("\n");
+  }
 
   // Ruler: tick labels, then tick marks.
   const step = tickStep(spanMs, chartWidth, 8);
@@ -128,7 +130,7 @@ export function renderTimelineText(
       `█ = ${Math.round(strips.max)}`,
       "▓▒░ most failed, dead or interrupted",
     ];
-    lines.push(...wrapItems(legend, width, color));
+    lines.push(...wrapItems(legend, width, color), ...leftOut(timeline));
     return lines.join("\n");
   }
 
@@ -151,7 +153,7 @@ export function renderTimelineText(
     "↻ attempt > 1",
     "#n task seq",
   ];
-  lines.push(...wrapItems(legend, width, color));
+  lines.push(...wrapItems(legend, width, color), ...leftOut(timeline));
   return lines.join("\n");
 }
 

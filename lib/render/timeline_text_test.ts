@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { TareasEvent } from "../events.ts";
 import { RunRecord } from "../run_record.ts";
 import { buildTimeline } from "../timeline.ts";
 import { RECORDED, syntheticRun, task, WORKERS } from "../../testing/runs.ts";
@@ -61,7 +62,7 @@ Deno.test("renderTimelineText neutralises control characters in worker names", (
 
 Deno.test("renderTimelineText draws a million events as one bounded strip per worker", () => {
   const run = syntheticRun(500_000, 16);
-  const record = new RunRecord();
+  const record = new RunRecord(undefined, { startedAt: Date.parse("2025-03-01T10:00:00Z") });
   let events = 0;
   for (const event of run.events) {
     record.record(event);
@@ -81,4 +82,21 @@ Deno.test("renderTimelineText draws a million events as one bounded strip per wo
   assert.match(row, /[▁▂▃▄▅▆▇█]{50}/, "a dense strip");
   assert.ok(text.length < 20_000, `${text.length} characters`);
   assert.ok(renderTimelineText(timeline, { color: true }).includes(`${ESC}[32m`));
+});
+
+Deno.test("renderTimelineText of a run flooded with forged workers and times stays short", () => {
+  const at = "2025-03-01T10:00:03.000Z";
+  const forged: TareasEvent[] = [
+    { ...task("task.completed", "worker-a", 11, 1, "00.000"), at: "+275760-09-13T00:00:00.000Z" },
+  ];
+  for (let i = 0; i < 5_000; i++) forged.push({ type: "worker.online", worker: `forged-${i}`, at });
+  const plain = renderTimelineText(buildTimeline(RECORDED, { killed: ["worker-b"] }));
+  const text = renderTimelineText(
+    buildTimeline([...RECORDED, ...forged], { killed: ["worker-b"], maxRows: 10 }),
+  );
+  const lines = text.split("\n");
+  assert.equal(lines.length, plain.split("\n").length + 7 + 2, text);
+  assert.equal(lines[0], "10 workers · 10 tasks · 12 attempts · 5.05s", "the run's own span");
+  assert.equal(lines.at(-2), "… and 4993 more workers not drawn");
+  assert.equal(lines.at(-1), "1 event stamped outside the run's time window left out");
 });

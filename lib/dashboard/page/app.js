@@ -113,13 +113,18 @@ function render() {
   const error = $("#broker-error");
   error.hidden = state.error === null;
   error.textContent = state.error ?? "";
-  $("#ready").textContent = snapshot.ready;
-  $("#in-hand").textContent = snapshot.unacked;
-  $("#consumers").textContent = snapshot.consumers;
-  $("#dead-count").textContent = snapshot.dead;
+  const waiting = $("#waiting");
+  waiting.hidden = state.declared;
+  waiting.textContent = state.declared ? "" : `waiting for queue ${state.queue} to be declared`;
+  document.body.classList.toggle("waiting", !state.declared);
+  const count = (n) => state.declared ? n : "–";
+  $("#ready").textContent = count(snapshot.ready);
+  $("#in-hand").textContent = count(snapshot.unacked);
+  $("#consumers").textContent = count(snapshot.consumers);
+  $("#dead-count").textContent = count(snapshot.dead);
   $("#rate").textContent = snapshot.ratePerSecond.toFixed(2);
   if (changed("rate", state.rate)) drawRate(state.rate);
-  drawWorkers(snapshot);
+  drawWorkers(snapshot, state.workersNotShown);
   if (changed("failures", state.failures)) drawFailures(state.failures);
   drawTimeline();
 }
@@ -146,7 +151,7 @@ function ago(iso) {
   return `${seconds} s ago`;
 }
 
-function drawWorkers(snapshot) {
+function drawWorkers(snapshot, notShown) {
   const rows = snapshot.workers.map((worker) =>
     h(
       "tr",
@@ -163,6 +168,8 @@ function drawWorkers(snapshot) {
   $("#workers tbody").replaceChildren(...rows);
   $("#workers-note").textContent = snapshot.workers.length === 0
     ? "no worker seen yet (workers report every few seconds)"
+    : notShown > 0
+    ? `${notShown} more workers not shown (deno task status --json lists them)`
     : snapshot.workersDropped > 0
     ? `${snapshot.workersDropped} worker names seen least recently were dropped`
     : "";
@@ -236,6 +243,8 @@ const LANE = 24;
 const BAR = 16;
 const PAD = 6;
 const NAME_WIDTH = 170;
+/** Rows drawn at most, as many as the server sends workers. */
+const MAX_ROWS = 100;
 
 function drawTimeline() {
   if (state === null) return;
@@ -251,6 +260,7 @@ function drawTimeline() {
   const rows = [...state.timeline.rows];
   const known = new Set(rows.map((row) => row.worker));
   for (const worker of state.snapshot.workers) {
+    if (rows.length >= MAX_ROWS) break;
     if (!known.has(worker.name)) rows.push({ worker: worker.name, lanes: 1, bars: [] });
   }
   const states = new Map(state.snapshot.workers.map((w) => [w.name, w.state]));
