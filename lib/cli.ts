@@ -57,7 +57,8 @@ export interface StopSignals {
 
 /**
  * Listens for SIGINT and SIGTERM: the first calls `graceful` (finish what is in hand); another
- * one more than {@linkcode SAME_SIGNAL_MS} later calls `forced` (exit at once).
+ * one more than {@linkcode SAME_SIGNAL_MS} later calls `forced` (exit at once). `remove()` right
+ * after a signal keeps listening (and ignoring) until that time has passed.
  */
 export function onStopSignals(graceful: () => void, forced: () => void): StopSignals {
   let first: number | undefined;
@@ -71,5 +72,14 @@ export function onStopSignals(graceful: () => void, forced: () => void): StopSig
   };
   const signals = ["SIGINT", "SIGTERM"] as const;
   for (const signal of signals) Deno.addSignalListener(signal, listener);
-  return { remove: () => signals.forEach((signal) => Deno.removeSignalListener(signal, listener)) };
+  const detach = () => signals.forEach((signal) => Deno.removeSignalListener(signal, listener));
+  return {
+    remove: () => {
+      // The copy of a Ctrl-C that `deno task` forwards may still be on its way: without a
+      // listener it would kill the program (exit 130) while it prints its last lines.
+      const since = first === undefined ? Infinity : performance.now() - first;
+      if (since >= SAME_SIGNAL_MS) return detach();
+      Deno.unrefTimer(setTimeout(detach, SAME_SIGNAL_MS - since));
+    },
+  };
 }
