@@ -4,7 +4,7 @@
  * reading them never loses one.
  * @module
  */
-import { runMain } from "../lib/cli.ts";
+import { onStopSignals, runMain } from "../lib/cli.ts";
 import { type DeadConfig, ENVIRONMENT_HELP, parseDeadArgs } from "../lib/config.ts";
 import { type DeadLetter, openDeadLetters } from "../lib/dead_letters.ts";
 import { TareasError, UsageError } from "../lib/errors.ts";
@@ -60,8 +60,9 @@ async function dead(config: DeadConfig): Promise<number> {
     name: "tareas dead",
   });
   const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  Deno.addSignalListener("SIGINT", onSignal);
+  // The first SIGINT or SIGTERM stops taking letters (those in hand are finished); another one,
+  // a moment later, exits at once (a letter in hand is then copied twice at worst, never lost).
+  const signals = onStopSignals(() => stop.abort(), () => Deno.exit(1));
   try {
     const { signal } = stop;
     switch (action.kind) {
@@ -132,7 +133,7 @@ async function dead(config: DeadConfig): Promise<number> {
       }
     }
   } finally {
-    Deno.removeSignalListener("SIGINT", onSignal);
+    signals.remove();
   }
 }
 

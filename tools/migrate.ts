@@ -5,7 +5,7 @@
  * @module
  */
 import type { ChannelModel } from "../lib/deps/amqplib.ts";
-import { runMain } from "../lib/cli.ts";
+import { onStopSignals, runMain } from "../lib/cli.ts";
 import { MIGRATE_HELP, type MigrateConfig, parseMigrateArgs } from "../lib/config.ts";
 import { openConnection } from "../lib/connection.ts";
 import { type MigrateEvent, migrateQueue } from "../lib/migrate.ts";
@@ -57,9 +57,7 @@ async function migrate(config: MigrateConfig): Promise<number> {
   };
   const stop = new AbortController();
   // Any signal stops between two batches (moments away); SIGKILL is safe too.
-  const onSignal = () => stop.abort();
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  const signals = onStopSignals(() => stop.abort(), () => Deno.exit(1));
   try {
     const result = await Promise.race([
       migrateQueue(model!, config.queue, {
@@ -87,8 +85,7 @@ async function migrate(config: MigrateConfig): Promise<number> {
     );
     return 0;
   } finally {
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
+    signals.remove();
   }
 }
 

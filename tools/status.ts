@@ -4,7 +4,7 @@
  * workers, their tasks in hand and their completion rate from the events they publish.
  * @module
  */
-import { runMain } from "../lib/cli.ts";
+import { onStopSignals, runMain } from "../lib/cli.ts";
 import {
   ENVIRONMENT_HELP,
   EXIT_CODES_HELP,
@@ -74,9 +74,8 @@ async function status(config: StatusConfig): Promise<number> {
     return 0;
   }
   const stop = new AbortController();
-  const onSignal = () => stop.abort();
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  // The first SIGINT or SIGTERM stops it; another one, a moment later, exits at once.
+  const signals = onStopSignals(() => stop.abort(), () => Deno.exit(0));
   const terminal = Deno.stdout.isTerminal();
   const encoder = new TextEncoder();
   let started = false; // a first refresh succeeded or found no queue: later errors are shown
@@ -108,8 +107,7 @@ async function status(config: StatusConfig): Promise<number> {
       });
     }
   } finally {
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
+    signals.remove();
   }
   return 0;
 }
