@@ -30,21 +30,21 @@ export {
   type WorkerEventMap,
   WorkerLifecycleEvent,
   type WorkerOptions,
-} from "./lib/worker.ts";
+} from "./lib/core/worker/mod.ts";
 export {
   createProducer,
   type EnqueueManyOptions,
   type EnqueueOptions,
   type Producer,
   type ProducerOptions,
-} from "./lib/producer.ts";
+} from "./lib/core/producer.ts";
 export {
   sleepHandler,
   type TaskContext,
   type TaskHandler,
   type TaskLogger,
-} from "./lib/handler.ts";
-export type { Task } from "./lib/task.ts";
+} from "./lib/core/handler.ts";
+export type { Task } from "./lib/core/task.ts";
 export {
   type BaseEvent,
   EVENT_TYPES,
@@ -52,8 +52,8 @@ export {
   type TareasEvent,
   type TaskEvent,
   type WorkerEvent,
-} from "./lib/events.ts";
-export { type EventWatch, watchEvents, type WatchOptions } from "./lib/watch.ts";
+} from "./lib/core/events.ts";
+export { type EventWatch, watchEvents, type WatchOptions } from "./lib/observe/watch.ts";
 export {
   type MonitorOptions,
   type MonitorSnapshot,
@@ -64,7 +64,7 @@ export {
   watchQueue,
   type WorkerState,
   type WorkerView,
-} from "./lib/monitor.ts";
+} from "./lib/observe/monitor.ts";
 export {
   type DeadLetter,
   type DeadLetters,
@@ -72,8 +72,12 @@ export {
   openDeadLetters,
   type PassOptions,
   type PassResult,
-} from "./lib/dead_letters.ts";
-export { type Dashboard, type DashboardOptions, startDashboard } from "./lib/dashboard/mod.ts";
+} from "./lib/operate/dead_letters.ts";
+export {
+  type Dashboard,
+  type DashboardOptions,
+  startDashboard,
+} from "./lib/operate/dashboard/mod.ts";
 export {
   BrokerUnreachableError,
   ConfigError,
@@ -81,6 +85,6 @@ export {
   TaskFormatError,
   TaskTimeoutError,
   UsageError,
-} from "./lib/errors.ts";
-export { deadQueue, DEFAULT_QUEUE } from "./lib/topology.ts";
-export { DEFAULT_URL } from "./lib/url.ts";
+} from "./lib/core/errors.ts";
+export { deadQueue, DEFAULT_QUEUE } from "./lib/core/topology.ts";
+export { DEFAULT_URL } from "./lib/core/url.ts";

@@ -1,19 +1,19 @@
 /**
- * `deno task produce`: the producer's command line over the library (`lib/producer.ts`): random
+ * `deno task produce`: the producer's command line over the library (`lib/core/producer.ts`): random
  * tasks of the original story or JSON Lines from standard input, and with `--wait` the run
- * watched to its end (`lib/run_wait.ts`). Run `deno task produce --help` for flags.
+ * watched to its end (`lib/cli/run_wait.ts`). Run `deno task produce --help` for flags.
  * @module
  */
-import { runMain } from "./lib/cli.ts";
-import { parseProducerArgs, PRODUCER_HELP, type ProducerConfig } from "./lib/config.ts";
-import { UsageError } from "./lib/errors.ts";
-import { log } from "./lib/log.ts";
-import { createProducer, type Producer } from "./lib/producer.ts";
-import { RunRecord } from "./lib/run_record.ts";
-import { waitForRun } from "./lib/run_wait.ts";
-import { randomComplexity } from "./lib/task.ts";
-import { printable } from "./lib/text.ts";
-import { watchEvents } from "./lib/watch.ts";
+import { runMain } from "./lib/cli/main.ts";
+import { parseProducerArgs, PRODUCER_HELP, type ProducerConfig } from "./lib/cli/config.ts";
+import { UsageError } from "./lib/core/errors.ts";
+import { log } from "./lib/core/log.ts";
+import { createProducer, type Producer } from "./lib/core/producer.ts";
+import { RunRecord } from "./lib/observe/run_record.ts";
+import { waitForRun } from "./lib/cli/run_wait.ts";
+import { randomComplexity } from "./lib/core/task.ts";
+import { printable } from "./lib/core/text.ts";
+import { watchEvents } from "./lib/observe/watch.ts";
 
 /** Tasks handed to the library at once: bounds the memory of a large run. */
 const CHUNK = 10_000;

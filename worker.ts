@@ -1,13 +1,13 @@
 /**
- * `deno task work`: the worker's command line over the library (`lib/worker.ts`): flags, handler
+ * `deno task work`: the worker's command line over the library (`lib/core/worker/`): flags, handler
  * loading, signals and exit codes. Run `deno task work --help` for flags.
  * @module
  */
-import { onStopSignals, runMain } from "./lib/cli.ts";
-import { parseWorkerArgs, WORKER_HELP, type WorkerConfig } from "./lib/config.ts";
-import { loadHandler, sleepHandler } from "./lib/handler.ts";
-import { log } from "./lib/log.ts";
-import { createWorker } from "./lib/worker.ts";
+import { onStopSignals, runMain } from "./lib/cli/main.ts";
+import { parseWorkerArgs, WORKER_HELP, type WorkerConfig } from "./lib/cli/config.ts";
+import { loadHandler, sleepHandler } from "./lib/core/handler.ts";
+import { log } from "./lib/core/log.ts";
+import { createWorker } from "./lib/core/worker/mod.ts";
 
 /** Runs a worker until a signal stops it; resolves with the exit code. */
 async function work(config: WorkerConfig): Promise<number> {

@@ -5,8 +5,8 @@
  */
 import amqp from "../lib/deps/amqplib.ts";
 import type { Channel, ChannelModel } from "../lib/deps/amqplib.ts";
-import { subscribeEvents, type TareasEvent } from "../lib/events.ts";
-import { workQueueArguments } from "../lib/topology.ts";
+import { subscribeEvents, type TareasEvent } from "../lib/core/events.ts";
+import { workQueueArguments } from "../lib/core/topology.ts";
 import { BenchTimeoutError, nowMs } from "./_util.ts";
 
 /** Opens a connection and logs nothing: the benchmark reports failures itself. */

@@ -22,7 +22,7 @@
 import { parseArgs } from "node:util";
 import amqp from "../lib/deps/amqplib.ts";
 import type { ConsumeMessage } from "../lib/deps/amqplib.ts";
-import { workQueueArguments } from "../lib/topology.ts";
+import { workQueueArguments } from "../lib/core/topology.ts";
 import { amqpUrl, nowMs } from "./_util.ts";
 
 /** Header that marks the end-of-run messages. */

@@ -1,5 +1,5 @@
 /**
- * Our workers on a 3-node RabbitMQ cluster of private nodes (`testing/cluster.ts`), given the
+ * Our workers on a 3-node RabbitMQ cluster of private nodes (`lib/operate/local_cluster.ts`), given the
  * three URLs as one comma-separated `AMQP_URL`: SIGKILL the node that leads the work queue, or a
  * follower, while the workers are busy; how long until the next task completes, and is any task
  * lost or run twice?
@@ -8,7 +8,7 @@
 import { findListener } from "./_procfs.ts";
 import { Fixture, type OursOptions } from "./ours.ts";
 import { nowMs, Unavailable, withTimeout } from "./_util.ts";
-import { canStartCluster, startCluster } from "../testing/cluster.ts";
+import { canStartCluster, startCluster } from "../lib/operate/local_cluster.ts";
 
 /** Which node was killed. */
 export type ClusterTarget = "leader" | "follower";
@@ -48,7 +48,7 @@ const TASK_SECONDS = 0.02;
 /** Completions awaited before the kill, so that it lands while every worker is busy. */
 const WARM = 30;
 
-/** Flushes the node's quorum queue metadata tables, as `KillOptions` in testing/broker.ts does. */
+/** Flushes the node's quorum queue metadata tables, as `KillOptions` in lib/operate/local_broker.ts does. */
 const FLUSH_QUORUM_METADATA =
   `[dets:sync(T) || T <- dets:all(), is_atom(T), lists:prefix("ra_", atom_to_list(T))].`;
 

@@ -5,8 +5,8 @@
  * events, no task decoding. Whatever tareas adds on top of this loop is its overhead.
  * @module
  */
-import { eventsExchange } from "../lib/events.ts";
-import { deadQueue } from "../lib/topology.ts";
+import { eventsExchange } from "../lib/core/events.ts";
+import { deadQueue } from "../lib/core/topology.ts";
 import { connect, declareFloorQueue, deleteAll } from "./_amqp.ts";
 import { type Child, spawnDeno, stopAll } from "./_proc.ts";
 import { clockTicksPerSecond, CpuWindow, readCpuSeconds, readRssKiB, serverOf } from "./_procfs.ts";

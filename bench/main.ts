@@ -34,7 +34,7 @@ Runs the benchmarks and writes BENCHMARKS.md at the repository root.
   --scale-tasks N      tasks of the scale scenario (default 1000000, quick 200)
   --cluster-kills N    kills of the leader's and of a follower's node each (default 5, quick 1)
   --only LIST          scenarios, comma-separated: ${SCENARIOS.join(",")}
-                       (default all but cluster, which needs testing/cluster.ts and ~400 MiB)
+                       (default all but cluster, which needs lib/operate/local_cluster.ts and ~400 MiB)
   --systems LIST       systems, comma-separated: ${SYSTEMS.join(",")} (default all)
   --worker-log-level L LOG_LEVEL for our workers (default warning: per-task info lines cost more)
   --quick              tiny sizes for a smoke run

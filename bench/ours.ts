@@ -5,9 +5,9 @@
  * @module
  */
 import type { ChannelModel } from "../lib/deps/amqplib.ts";
-import { eventsExchange } from "../lib/events.ts";
-import { createTask, encodeTask, taskProperties } from "../lib/task.ts";
-import { deadQueue, declareTopology, DELIVERY_LIMIT } from "../lib/topology.ts";
+import { eventsExchange } from "../lib/core/events.ts";
+import { createTask, encodeTask, taskProperties } from "../lib/core/task.ts";
+import { deadQueue, declareTopology, DELIVERY_LIMIT } from "../lib/core/topology.ts";
 import { connect, deleteAll, EventTap, type TappedEvent } from "./_amqp.ts";
 import { type Child, spawnDeno, stopAll } from "./_proc.ts";
 import { CpuWindow, readCpuSeconds, readRssKiB, readStatusKiB, serverOf } from "./_procfs.ts";

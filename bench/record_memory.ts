@@ -11,11 +11,11 @@
  * (default 1000000 given; one mode per process, so one measurement cannot skew the next).
  * @module
  */
-import { renderSummary } from "../lib/render/summary.ts";
-import { renderTimelineSvg } from "../lib/render/timeline_svg.ts";
-import { renderTimelineText } from "../lib/render/timeline_text.ts";
-import type { TareasEvent } from "../lib/events.ts";
-import { RunRecord } from "../lib/run_record.ts";
+import { renderSummary } from "../lib/observe/render/summary.ts";
+import { renderTimelineSvg } from "../lib/observe/render/timeline_svg.ts";
+import { renderTimelineText } from "../lib/observe/render/timeline_text.ts";
+import type { TareasEvent } from "../lib/core/events.ts";
+import { RunRecord } from "../lib/observe/run_record.ts";
 import { syntheticRun } from "../testing/runs.ts";
 
 const tasks = Number(Deno.args[0] ?? 1_000_000);

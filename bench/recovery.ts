@@ -1,11 +1,11 @@
 /**
  * Recovery after a broker restart: our workers on a private RabbitMQ node (started from the local
- * `rabbitmq-server`, see `testing/broker.ts`) that is SIGKILLed and started again while they have
+ * `rabbitmq-server`, see `lib/operate/local_broker.ts`) that is SIGKILLed and started again while they have
  * work; how long after the node accepts connections again do they complete tasks?
  * @module
  */
-import { canStartPrivateNode, startPrivateNode } from "../testing/broker.ts";
-import { redactUrl } from "../lib/url.ts";
+import { canStartPrivateNode, startPrivateNode } from "../lib/operate/local_broker.ts";
+import { redactUrl } from "../lib/core/url.ts";
 import { Fixture, type OursOptions } from "./ours.ts";
 import { BenchTimeoutError, nowMs, Unavailable } from "./_util.ts";
 
@@ -39,7 +39,7 @@ const BACKLOG = 1_000;
 /**
  * Starts a private node, W workers (prefetch 1) on it and a backlog of 20 ms tasks; then, per
  * restart: waits for a completion (the workers are busy), SIGKILLs the node (after flushing its
- * quorum queue metadata: see `KillOptions` in `testing/broker.ts`), starts it again and times,
+ * quorum queue metadata: see `KillOptions` in `lib/operate/local_broker.ts`), starts it again and times,
  * from the moment its port accepts a TCP connection (probed every 10 ms), the next
  * `task.completed` and the moment every worker has completed one. Times are the events' own `at`
  * (the workers' clock, the same machine), read through a durable queue that keeps the events

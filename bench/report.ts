@@ -638,7 +638,7 @@ function recoverySection(result: SuiteResult): string {
     "",
     ...body,
     "",
-    "A private RabbitMQ node (`testing/broker.ts`), 2 workers (`--prefetch 1 --time-scale 0.02`) " +
+    "A private RabbitMQ node (`lib/operate/local_broker.ts`), 2 workers (`--prefetch 1 --time-scale 0.02`) " +
     "and a backlog of 1,000 tasks of 20 ms. Per restart: once a task has completed, the node's " +
     "quorum metadata is flushed and the node SIGKILLed, then started again on the same data " +
     "dir. Timed from the first moment its port accepts a TCP connection (probed every 10 ms) " +
@@ -851,7 +851,7 @@ function clusterSection(result: SuiteResult): string {
       "Duplicated",
     ], rows),
     "",
-    "`testing/cluster.ts` starts three clustered private nodes; 3 workers get the three URLs as " +
+    "`lib/operate/local_cluster.ts` starts three clustered private nodes; 3 workers get the three URLs as " +
     "one comma-separated `AMQP_URL` (`--prefetch 1 --time-scale 0.02`). Per kill, alternating " +
     "the quorum queue's leader node and a follower's: 600 tasks of 20 ms are published and " +
     "confirmed through a node that survives, 30 complete, the target's quorum metadata is " +

@@ -4,7 +4,7 @@
  * in memory at once.
  * @module
  */
-import type { TareasEvent, TaskEvent } from "../lib/events.ts";
+import type { TareasEvent, TaskEvent } from "../lib/core/events.ts";
 
 /** The id of task `seq` of {@linkcode RECORDED}. */
 export function taskId(seq: number): string {

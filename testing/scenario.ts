@@ -14,17 +14,17 @@ import amqp, {
   type ConsumeMessage,
   type Options,
 } from "../lib/deps/amqplib.ts";
-import { delay } from "../lib/async.ts";
-import { type Broker, findOrStartBroker } from "./broker.ts";
+import { delay } from "../lib/core/async.ts";
+import { type Broker, findOrStartBroker } from "../lib/operate/local_broker.ts";
 import {
   eventsExchange,
   parseEvents,
   subscribeEvents,
   type TareasEvent,
   type TaskEvent,
-} from "../lib/events.ts";
-import { encodeTask, type Task, taskProperties } from "../lib/task.ts";
-import { deadQueue, declareTopology, delayQueue } from "../lib/topology.ts";
+} from "../lib/core/events.ts";
+import { encodeTask, type Task, taskProperties } from "../lib/core/task.ts";
+import { deadQueue, declareTopology, delayQueue } from "../lib/core/topology.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 

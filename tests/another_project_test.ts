@@ -5,7 +5,7 @@
  * says a library program needs.
  */
 import assert from "node:assert/strict";
-import type { TaskEvent } from "../lib/events.ts";
+import type { TaskEvent } from "../lib/core/events.ts";
 import { Scenario } from "../testing/scenario.ts";
 
 const MOD = new URL("../mod.ts", import.meta.url).href;

@@ -19,7 +19,7 @@ import {
   type SuiteOptions,
   THROUGHPUT_SCENARIOS,
 } from "../bench/suite.ts";
-import { canStartPrivateNode } from "../testing/broker.ts";
+import { canStartPrivateNode } from "../lib/operate/local_broker.ts";
 import { brokerUrl, run } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };

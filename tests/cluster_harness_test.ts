@@ -1,5 +1,5 @@
 /**
- * Tests of the cluster harness (testing/cluster.ts) against three real private RabbitMQ nodes: a
+ * Tests of the cluster harness (lib/operate/local_cluster.ts) against three real private RabbitMQ nodes: a
  * quorum queue loses no confirmed message when its leader's node is SIGKILLed, the killed node
  * rejoins, a frozen node thaws, and stop() leaves nothing behind. Ignored, visibly, where
  * rabbitmq-server is not installed.
@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import amqp, { type ChannelModel, type ConfirmChannel } from "../lib/deps/amqplib.ts";
-import { PrivateNodeError, processesMentioning, statFields } from "../testing/broker.ts";
-import { canStartCluster, type Cluster, startCluster } from "../testing/cluster.ts";
+import { PrivateNodeError, processesMentioning, statFields } from "../lib/operate/local_broker.ts";
+import { canStartCluster, type Cluster, startCluster } from "../lib/operate/local_cluster.ts";
 import { freshQueue, within } from "../testing/scenario.ts";
 
 const MESSAGES = 100;

@@ -7,10 +7,10 @@
  */
 import assert from "node:assert/strict";
 import amqp from "../lib/deps/amqplib.ts";
-import type { TareasEvent, TaskEvent } from "../lib/events.ts";
-import { createProducer, type Producer } from "../lib/producer.ts";
-import { declareTopology } from "../lib/topology.ts";
-import { canStartCluster, type Cluster, startCluster } from "../testing/cluster.ts";
+import type { TareasEvent, TaskEvent } from "../lib/core/events.ts";
+import { createProducer, type Producer } from "../lib/core/producer.ts";
+import { declareTopology } from "../lib/core/topology.ts";
+import { canStartCluster, type Cluster, startCluster } from "../lib/operate/local_cluster.ts";
 import { type Child, run, Scenario, within } from "../testing/scenario.ts";
 
 /** The node indexes: the leader is placed on 0, the test itself talks to 1. */

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import amqp from "../lib/deps/amqplib.ts";
 import { parse } from "yaml";
-import { canStartPrivateNode, startPrivateNode } from "../testing/broker.ts";
+import { canStartPrivateNode, startPrivateNode } from "../lib/operate/local_broker.ts";
 import { within } from "../testing/scenario.ts";
 
 const root = new URL("../", import.meta.url);
@@ -367,7 +367,7 @@ Deno.test({
   sanitizeOps: true,
   sanitizeResources: true,
   fn() {
-    // The worker's default --max-body (README, lib/config.ts): bodies up to here are tasks.
+    // The worker's default --max-body (README, lib/core/options.ts): bodies up to here are tasks.
     const defaultMaxBody = 1_048_576;
     // RabbitMQ 4's own default, which the setting is meant to lower.
     const rabbitmq4Default = 16 * 1_048_576;

@@ -3,7 +3,7 @@
  * in; a missing virtual host is a configuration error in one line, not an unreachable broker.
  */
 import assert from "node:assert/strict";
-import { canStartPrivateNode, startPrivateNode } from "../testing/broker.ts";
+import { canStartPrivateNode, startPrivateNode } from "../lib/operate/local_broker.ts";
 import { brokerUrl, Child, freshQueue, run, Scenario, type TaskName } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };

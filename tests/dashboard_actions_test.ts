@@ -4,12 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { openDeadLetters } from "../lib/dead_letters.ts";
-import { deadQueue } from "../lib/topology.ts";
+import { openDeadLetters } from "../lib/operate/dead_letters.ts";
+import { deadQueue } from "../lib/core/topology.ts";
 import { Scenario } from "../testing/scenario.ts";
 import { spawnDashboard, StateStream } from "./_dashboard.ts";
 
-const PAGE_SCRIPT = new URL("../lib/dashboard/page/app.js", import.meta.url);
+const PAGE_SCRIPT = new URL("../lib/operate/dashboard/page/app.js", import.meta.url);
 
 /**
  * The count of `<queue>.dead` and the ids of its messages, sorted, as `dead --list` reads them

@@ -2,7 +2,7 @@
  * Pages that stop reading: the dashboard must not keep what it cannot send them.
  */
 import assert from "node:assert/strict";
-import { declareTopology } from "../lib/topology.ts";
+import { declareTopology } from "../lib/core/topology.ts";
 import { Scenario, within } from "../testing/scenario.ts";
 import { rssMiB, spawnDashboard, StateStream, workerIn } from "./_dashboard.ts";
 

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { startDashboard } from "../lib/dashboard/mod.ts";
-import type { TaskEvent } from "../lib/events.ts";
-import { createTask } from "../lib/task.ts";
-import { deadQueue, declareTopology } from "../lib/topology.ts";
+import { startDashboard } from "../lib/operate/dashboard/mod.ts";
+import type { TaskEvent } from "../lib/core/events.ts";
+import { createTask } from "../lib/core/task.ts";
+import { deadQueue, declareTopology } from "../lib/core/topology.ts";
 import { CHROMIUM, inPage, launchBrowser, waitInPage } from "../testing/browser.ts";
 import { Child, Scenario } from "../testing/scenario.ts";
 

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import amqp from "../lib/deps/amqplib.ts";
-import { canStartPrivateNode, startPrivateNode } from "../testing/broker.ts";
+import { canStartPrivateNode, startPrivateNode } from "../lib/operate/local_broker.ts";
 import { run, Scenario } from "../testing/scenario.ts";
-import { createTask, encodeTask, type Task } from "../lib/task.ts";
-import { deadQueue, declareTopology } from "../lib/topology.ts";
-import type { TaskEvent } from "../lib/events.ts";
+import { createTask, encodeTask, type Task } from "../lib/core/task.ts";
+import { deadQueue, declareTopology } from "../lib/core/topology.ts";
+import type { TaskEvent } from "../lib/core/events.ts";
 
 Deno.test({
   name: "deno task dead round trip: 3 dead tasks listed, requeued, completed, none left",

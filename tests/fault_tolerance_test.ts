@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { TaskEvent } from "../lib/events.ts";
+import type { TaskEvent } from "../lib/core/events.ts";
 import { Scenario } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };

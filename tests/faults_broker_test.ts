@@ -4,9 +4,9 @@
  * themselves; no confirmed task is lost.
  */
 import assert from "node:assert/strict";
-import { canStartPrivateNode, startPrivateNode } from "../testing/broker.ts";
-import type { TareasEvent, TaskEvent } from "../lib/events.ts";
-import { createTask } from "../lib/task.ts";
+import { canStartPrivateNode, startPrivateNode } from "../lib/operate/local_broker.ts";
+import type { TareasEvent, TaskEvent } from "../lib/core/events.ts";
+import { createTask } from "../lib/core/task.ts";
 import { type Child, Scenario, within } from "../testing/scenario.ts";
 import {
   clientFrames,

@@ -4,7 +4,7 @@
  * and before acking it, and the producer's summary says so.
  */
 import assert from "node:assert/strict";
-import { eventsExchange, type TaskEvent } from "../lib/events.ts";
+import { eventsExchange, type TaskEvent } from "../lib/core/events.ts";
 import { proxyTarget, startProxy, throughProxy } from "../testing/proxy.ts";
 import { type Child, Scenario, within } from "../testing/scenario.ts";
 

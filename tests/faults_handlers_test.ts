@@ -5,10 +5,10 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { ConsumeMessage } from "../lib/deps/amqplib.ts";
-import type { TaskEvent, WorkerEvent } from "../lib/events.ts";
-import { createProducer } from "../lib/producer.ts";
-import { createTask, type Task } from "../lib/task.ts";
-import { DELIVERY_LIMIT } from "../lib/topology.ts";
+import type { TaskEvent, WorkerEvent } from "../lib/core/events.ts";
+import { createProducer } from "../lib/core/producer.ts";
+import { createTask, type Task } from "../lib/core/task.ts";
+import { DELIVERY_LIMIT } from "../lib/core/topology.ts";
 import { type Child, Scenario } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };

@@ -4,8 +4,8 @@
  * and the time range of their timelines.
  */
 import assert from "node:assert/strict";
-import type { TareasEvent, TaskEvent } from "../lib/events.ts";
-import { declareTopology } from "../lib/topology.ts";
+import type { TareasEvent, TaskEvent } from "../lib/core/events.ts";
+import { declareTopology } from "../lib/core/topology.ts";
 import { Scenario } from "../testing/scenario.ts";
 import { spawnDashboard, StateStream } from "./_dashboard.ts";
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { delay } from "../lib/async.ts";
-import { SAME_SIGNAL_MS } from "../lib/cli.ts";
-import type { TaskEvent } from "../lib/events.ts";
-import { createTask } from "../lib/task.ts";
+import { delay } from "../lib/core/async.ts";
+import { SAME_SIGNAL_MS } from "../lib/cli/main.ts";
+import type { TaskEvent } from "../lib/core/events.ts";
+import { createTask } from "../lib/core/task.ts";
 import { Scenario, TerminalChild } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };

@@ -11,8 +11,8 @@ import {
   findOrStartBroker,
   type PrivateNode,
   processesMentioning,
-} from "../testing/broker.ts";
-import { redactUrl } from "../lib/url.ts";
+} from "../lib/operate/local_broker.ts";
+import { redactUrl } from "../lib/core/url.ts";
 import { within } from "../testing/scenario.ts";
 import { startProxy } from "../testing/proxy.ts";
 

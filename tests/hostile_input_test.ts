@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { ConsumeMessage } from "../lib/deps/amqplib.ts";
-import type { TaskEvent } from "../lib/events.ts";
-import { createTask } from "../lib/task.ts";
-import { canStartPrivateNode, startPrivateNode } from "../testing/broker.ts";
+import type { TaskEvent } from "../lib/core/events.ts";
+import { createTask } from "../lib/core/task.ts";
+import { canStartPrivateNode, startPrivateNode } from "../lib/operate/local_broker.ts";
 import { freshQueue, run, Scenario } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import amqp, { type Channel, type ConsumeMessage, type Options } from "../lib/deps/amqplib.ts";
-import { migratingQueue } from "../lib/migrate.ts";
-import { createTask, encodeTask } from "../lib/task.ts";
-import { declareTopology, workQueueArguments } from "../lib/topology.ts";
+import { migratingQueue } from "../lib/operate/migrate.ts";
+import { createTask, encodeTask } from "../lib/core/task.ts";
+import { declareTopology, workQueueArguments } from "../lib/core/topology.ts";
 import { proxyTarget, startProxy, throughProxy } from "../testing/proxy.ts";
 import { Child, run, Scenario, within } from "../testing/scenario.ts";
 

@@ -8,10 +8,10 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import type { TaskEvent } from "../lib/events.ts";
-import { UNDECODABLE_HEADER } from "../lib/header_guard.ts";
-import { createTask, encodeTask, type Task } from "../lib/task.ts";
-import { deadQueue, declareTopology } from "../lib/topology.ts";
+import type { TaskEvent } from "../lib/core/events.ts";
+import { UNDECODABLE_HEADER } from "../lib/core/header_guard.ts";
+import { createTask, encodeTask, type Task } from "../lib/core/task.ts";
+import { deadQueue, declareTopology } from "../lib/core/topology.ts";
 import { proxyTarget, startProxy, throughProxy } from "../testing/proxy.ts";
 import { nestedArrays, nestedTables, publishRaw, stringValue, table } from "../testing/raw_amqp.ts";
 import { Child, run, Scenario, within } from "../testing/scenario.ts";

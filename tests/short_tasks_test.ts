@@ -5,7 +5,7 @@
  * fewer acks than tasks.
  */
 import assert from "node:assert/strict";
-import type { TaskEvent } from "../lib/events.ts";
+import type { TaskEvent } from "../lib/core/events.ts";
 import { createProducer, createWorker } from "../mod.ts";
 import {
   clientFrames,

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import amqp from "../lib/deps/amqplib.ts";
 import type { StatusSnapshot } from "../tools/status.ts";
-import { canStartPrivateNode, startPrivateNode } from "../testing/broker.ts";
+import { canStartPrivateNode, startPrivateNode } from "../lib/operate/local_broker.ts";
 import { Child, freshQueue, run, Scenario } from "../testing/scenario.ts";
-import { eventsExchange } from "../lib/events.ts";
-import { declareTopology } from "../lib/topology.ts";
+import { eventsExchange } from "../lib/core/events.ts";
+import { declareTopology } from "../lib/core/topology.ts";
 
 Deno.test({
   name: "status --json reports ready, unacked, consumers, dead-lettered and the workers",

@@ -3,7 +3,7 @@
  */
 import assert from "node:assert/strict";
 import { createWorker, type Task } from "../mod.ts";
-import { decodeTask } from "../lib/task.ts";
+import { decodeTask } from "../lib/core/task.ts";
 import { run, Scenario, within } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };

@@ -5,7 +5,7 @@
  * code. `deno task work` with a task in hand is in tests/graceful_stop_test.ts.
  */
 import assert from "node:assert/strict";
-import { declareTopology } from "../lib/topology.ts";
+import { declareTopology } from "../lib/core/topology.ts";
 import { freshQueue, Scenario, screenLines, TerminalChild } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };

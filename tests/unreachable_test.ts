@@ -3,7 +3,7 @@
  * lines whatever the length of the list.
  */
 import assert from "node:assert/strict";
-import { START_TIMEOUT_MS } from "../lib/connection.ts";
+import { START_TIMEOUT_MS } from "../lib/core/connection.ts";
 import { Child, freshQueue } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };

@@ -4,8 +4,8 @@
  * up, say they wait, and go live once the queue exists, without a restart.
  */
 import assert from "node:assert/strict";
-import { deadQueue } from "../lib/topology.ts";
-import { eventsExchange } from "../lib/events.ts";
+import { deadQueue } from "../lib/core/topology.ts";
+import { eventsExchange } from "../lib/core/events.ts";
 import { CHROMIUM, launchBrowser, waitInPage } from "../testing/browser.ts";
 import { Child, Scenario } from "../testing/scenario.ts";
 import { type PageState, spawnDashboard, StateStream, workerIn } from "./_dashboard.ts";

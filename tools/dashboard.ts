@@ -1,13 +1,13 @@
 /**
- * `deno task dashboard`: the live dashboard of a queue in the browser. See `lib/dashboard/mod.ts`.
+ * `deno task dashboard`: the live dashboard of a queue in the browser. See `lib/operate/dashboard/mod.ts`.
  * @module
  */
-import { delay } from "../lib/async.ts";
-import { onStopSignals, runMain } from "../lib/cli.ts";
-import { type DashboardConfig, ENVIRONMENT_HELP, parseDashboardArgs } from "../lib/config.ts";
-import { startDashboard } from "../lib/dashboard/mod.ts";
-import { UsageError } from "../lib/errors.ts";
-import { DEFAULT_QUEUE } from "../lib/topology.ts";
+import { delay } from "../lib/core/async.ts";
+import { onStopSignals, runMain } from "../lib/cli/main.ts";
+import { type DashboardConfig, ENVIRONMENT_HELP, parseDashboardArgs } from "../lib/cli/config.ts";
+import { startDashboard } from "../lib/operate/dashboard/mod.ts";
+import { UsageError } from "../lib/core/errors.ts";
+import { DEFAULT_QUEUE } from "../lib/core/topology.ts";
 
 const HELP = `Usage: deno task dashboard [flags]
 

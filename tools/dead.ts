@@ -1,15 +1,15 @@
 /**
  * `deno task dead`: the dead letters of a queue, for a person: list them with why they died, show
- * one, send them back to the work queue, or purge them. See `lib/dead_letters.ts` for why
+ * one, send them back to the work queue, or purge them. See `lib/operate/dead_letters.ts` for why
  * reading them never loses one.
  * @module
  */
-import { onStopSignals, runMain } from "../lib/cli.ts";
-import { type DeadConfig, ENVIRONMENT_HELP, parseDeadArgs } from "../lib/config.ts";
-import { type DeadLetter, openDeadLetters } from "../lib/dead_letters.ts";
-import { TareasError, UsageError } from "../lib/errors.ts";
-import { printable } from "../lib/text.ts";
-import { DEFAULT_QUEUE } from "../lib/topology.ts";
+import { onStopSignals, runMain } from "../lib/cli/main.ts";
+import { type DeadConfig, ENVIRONMENT_HELP, parseDeadArgs } from "../lib/cli/config.ts";
+import { type DeadLetter, openDeadLetters } from "../lib/operate/dead_letters.ts";
+import { TareasError, UsageError } from "../lib/core/errors.ts";
+import { printable } from "../lib/core/text.ts";
+import { DEFAULT_QUEUE } from "../lib/core/topology.ts";
 
 const HELP = `Usage: deno task dead ACTION [flags]
 

@@ -6,22 +6,22 @@
  * @module
  */
 import amqp from "../lib/deps/amqplib.ts";
-import { onStopSignals, runMain } from "../lib/cli.ts";
-import { type DemoConfig, parseDemoArgs } from "../lib/config.ts";
-import { type Dashboard, startDashboard } from "../lib/dashboard/mod.ts";
-import { TareasError } from "../lib/errors.ts";
-import { eventsExchange, type TareasEvent } from "../lib/events.ts";
-import { renderSummary } from "../lib/render/summary.ts";
-import { renderTimelineSvg } from "../lib/render/timeline_svg.ts";
-import { renderTimelineText } from "../lib/render/timeline_text.ts";
-import { summarize } from "../lib/summary.ts";
-import { printable } from "../lib/text.ts";
-import { buildTimeline } from "../lib/timeline.ts";
-import { deadQueue } from "../lib/topology.ts";
-import { parseBrokerUrls, redactUrl } from "../lib/url.ts";
-import { watchEvents } from "../lib/watch.ts";
-import { findOrStartBroker } from "../testing/broker.ts";
-import { type Cluster, startCluster } from "../testing/cluster.ts";
+import { onStopSignals, runMain } from "../lib/cli/main.ts";
+import { type DemoConfig, parseDemoArgs } from "../lib/cli/config.ts";
+import { type Dashboard, startDashboard } from "../lib/operate/dashboard/mod.ts";
+import { TareasError } from "../lib/core/errors.ts";
+import { eventsExchange, type TareasEvent } from "../lib/core/events.ts";
+import { renderSummary } from "../lib/observe/render/summary.ts";
+import { renderTimelineSvg } from "../lib/observe/render/timeline_svg.ts";
+import { renderTimelineText } from "../lib/observe/render/timeline_text.ts";
+import { summarize } from "../lib/observe/summary.ts";
+import { printable } from "../lib/core/text.ts";
+import { buildTimeline } from "../lib/observe/timeline.ts";
+import { deadQueue } from "../lib/core/topology.ts";
+import { parseBrokerUrls, redactUrl } from "../lib/core/url.ts";
+import { watchEvents } from "../lib/observe/watch.ts";
+import { findOrStartBroker } from "../lib/operate/local_broker.ts";
+import { type Cluster, startCluster } from "../lib/operate/local_cluster.ts";
 
 const HELP = `Usage: deno task demo [flags]
 

@@ -1,14 +1,14 @@
 /**
  * `deno task migrate`: turns the classic queue of the original scripts into tareas' quorum queue
- * of the same name, keeping every message (see `lib/migrate.ts`). Progress lines and the summary
+ * of the same name, keeping every message (see `lib/operate/migrate.ts`). Progress lines and the summary
  * go to stdout; an expected failure is one line on stderr.
  * @module
  */
 import type { ChannelModel } from "../lib/deps/amqplib.ts";
-import { onStopSignals, runMain } from "../lib/cli.ts";
-import { MIGRATE_HELP, type MigrateConfig, parseMigrateArgs } from "../lib/config.ts";
-import { openConnection } from "../lib/connection.ts";
-import { type MigrateEvent, migrateQueue } from "../lib/migrate.ts";
+import { onStopSignals, runMain } from "../lib/cli/main.ts";
+import { MIGRATE_HELP, type MigrateConfig, parseMigrateArgs } from "../lib/cli/config.ts";
+import { openConnection } from "../lib/core/connection.ts";
+import { type MigrateEvent, migrateQueue } from "../lib/operate/migrate.ts";
 
 /** Progress lines at most this often, plus one at the start of each phase. */
 const PROGRESS_MS = 1000;

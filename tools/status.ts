@@ -4,19 +4,19 @@
  * workers, their tasks in hand and their completion rate from the events they publish.
  * @module
  */
-import { onStopSignals, runMain } from "../lib/cli.ts";
+import { onStopSignals, runMain } from "../lib/cli/main.ts";
 import {
   ENVIRONMENT_HELP,
   EXIT_CODES_HELP,
   parseStatusArgs,
   type StatusConfig,
-} from "../lib/config.ts";
-import { errorMessage } from "../lib/errors.ts";
-import { STATUS_INTERVAL_MS } from "../lib/events.ts";
-import { type MonitorSnapshot, type QueueWatch, watchQueue } from "../lib/monitor.ts";
-import { log } from "../lib/log.ts";
-import { printable } from "../lib/text.ts";
-import { DEFAULT_QUEUE } from "../lib/topology.ts";
+} from "../lib/cli/config.ts";
+import { errorMessage } from "../lib/core/errors.ts";
+import { STATUS_INTERVAL_MS } from "../lib/core/events.ts";
+import { type MonitorSnapshot, type QueueWatch, watchQueue } from "../lib/observe/monitor.ts";
+import { log } from "../lib/core/log.ts";
+import { printable } from "../lib/core/text.ts";
+import { DEFAULT_QUEUE } from "../lib/core/topology.ts";
 
 const HELP = `Usage: deno task status [flags]
 

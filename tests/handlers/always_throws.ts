@@ -3,7 +3,7 @@
  * (sleeps its complexity times `--time-scale`).
  * @module
  */
-import { sleepHandler, type TaskHandler } from "../../lib/handler.ts";
+import { sleepHandler, type TaskHandler } from "../../lib/core/handler.ts";
 
 const alwaysThrows: TaskHandler = (task, context) => {
   if (task.seq === 1) throw new Error(`Task #1 always fails (attempt ${context.attempt})`);

@@ -4,7 +4,7 @@
  * before any events window closes. Every other task runs like the built-in handler.
  * @module
  */
-import { sleepHandler, type TaskHandler } from "../../lib/handler.ts";
+import { sleepHandler, type TaskHandler } from "../../lib/core/handler.ts";
 
 const diesAfterReturn: TaskHandler = (task, context) => {
   if (task.seq !== 1) return sleepHandler(task, context);

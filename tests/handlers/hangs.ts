@@ -3,7 +3,7 @@
  * rid of it); every other task runs like the built-in handler.
  * @module
  */
-import { sleepHandler, type TaskHandler } from "../../lib/handler.ts";
+import { sleepHandler, type TaskHandler } from "../../lib/core/handler.ts";
 
 const hangs: TaskHandler = (task, context) => {
   if (task.seq === 1) return new Promise<never>(() => {});

@@ -5,8 +5,8 @@
  * to stderr, synchronously, for the test to know when that ack would be sent.
  * @module
  */
-import { delay } from "../../lib/async.ts";
-import type { TaskHandler } from "../../lib/handler.ts";
+import { delay } from "../../lib/core/async.ts";
+import type { TaskHandler } from "../../lib/core/handler.ts";
 
 const ignoresSignal: TaskHandler = async (task, context) => {
   await delay(task.complexity * context.timeScale * 1000);

@@ -6,7 +6,7 @@
  * It needs no permission (a process may signal itself): it runs under `deno task work` as is.
  * @module
  */
-import { sleepHandler, type TaskHandler } from "../../lib/handler.ts";
+import { sleepHandler, type TaskHandler } from "../../lib/core/handler.ts";
 
 const killsItself: TaskHandler = (task, context) => {
   if (task.seq !== 1) return sleepHandler(task, context);

@@ -1,0 +1,235 @@
+/**
+ * The queue topology, declared in exactly one place: the work queue (quorum, with an explicit
+ * delivery limit and at-least-once dead-lettering), its dead-letter queue, the retry delay queues
+ * and the events exchange.
+ * @module
+ */
+import type { Channel, ChannelModel } from "../deps/amqplib.ts";
+import { ConfigError } from "./errors.ts";
+import { eventsExchange } from "./events.ts";
+
+/**
+ * The work queue of the original scripts.
+ *
+ * @example
+ * ```ts
+ * await using worker = await createWorker({ queue: DEFAULT_QUEUE }); // "tareas_distribuidas"
+ * ```
+ */
+export const DEFAULT_QUEUE = "tareas_distribuidas";
+
+/**
+ * How many times a delivery may end without an ack or reject (worker crash, lost connection)
+ * before the broker dead-letters the task: at most `DELIVERY_LIMIT + 1` deliveries. Set explicitly
+ * because RabbitMQ 3.10 has no default limit and 4.x defaults to 20.
+ */
+export const DELIVERY_LIMIT = 5;
+
+/**
+ * Name of the dead-letter queue of `queue`.
+ *
+ * @example
+ * ```ts
+ * deadQueue("images"); // "images.dead"
+ * ```
+ */
+export function deadQueue(queue: string): string {
+  return `${queue}.dead`;
+}
+
+/** Name of the queue that holds retries of `queue` for `delayMs` before returning them. */
+export function delayQueue(queue: string, delayMs: number): string {
+  return `${queue}.delay.${delayMs}`;
+}
+
+/** Arguments of the work queue. Any difference from an existing queue is a configuration error. */
+export function workQueueArguments(queue: string): Record<string, unknown> {
+  return {
+    "x-queue-type": "quorum",
+    "x-delivery-limit": DELIVERY_LIMIT,
+    "x-dead-letter-exchange": "",
+    "x-dead-letter-routing-key": deadQueue(queue),
+    "x-dead-letter-strategy": "at-least-once",
+    "x-overflow": "reject-publish",
+  };
+}
+
+/**
+ * Declares the work queue, its dead-letter queue and its events exchange. Idempotent.
+ *
+ * When the work queue exists as a classic queue (the original scripts declare it so), the error
+ * says so and names `deno task migrate`; given `model`, it also counts the messages waiting in it,
+ * on channels of its own (the failed declare closes `channel`).
+ *
+ * @throws {ConfigError} when a queue exists with other arguments (the channel is then closed).
+ */
+export async function declareTopology(
+  channel: Channel,
+  queue: string,
+  model?: Pick<ChannelModel, "createChannel">,
+): Promise<void> {
+  try {
+    await channel.assertQueue(queue, { durable: true, arguments: workQueueArguments(queue) });
+  } catch (error) {
+    throw await workQueueError(error, queue, model);
+  }
+  const dead = deadQueue(queue);
+  await declare(
+    dead,
+    () => channel.assertQueue(dead, { durable: true, arguments: { "x-queue-type": "quorum" } }),
+  );
+  await channel.assertExchange(eventsExchange(queue), "topic", { durable: true });
+}
+
+/** What the broker reveals about a would-be work queue, from passive and plain declares. */
+export interface QueueInspection {
+  /**
+   * `missing`; `tareas` when declaring it with {@linkcode workQueueArguments} succeeds; `classic`
+   * for a classic queue; `other` for any other type or arguments (see `detail`).
+   */
+  kind: "missing" | "tareas" | "classic" | "other";
+  /** Messages ready in it, 0 when missing. */
+  messageCount: number;
+  /** Consumers attached to it. */
+  consumerCount: number;
+  /** For `other`: the first difference, in the broker's words. */
+  detail?: string;
+}
+
+/**
+ * Finds out whether `queue` is missing, tareas' work queue, a classic queue or something else,
+ * each declare on a channel of its own (a refused declare closes its channel). A missing queue is
+ * not created.
+ *
+ * @example
+ * ```ts
+ * const { kind, messageCount } = await inspectWorkQueue(model, "tareas_distribuidas");
+ * ```
+ */
+export async function inspectWorkQueue(
+  model: Pick<ChannelModel, "createChannel">,
+  queue: string,
+): Promise<QueueInspection> {
+  const counts = await onOwnChannel(model, (channel) => channel.checkQueue(queue));
+  if (counts instanceof Error) {
+    if (/NOT[-_]FOUND|404/.test(counts.message)) {
+      return { kind: "missing", messageCount: 0, consumerCount: 0 };
+    }
+    throw counts;
+  }
+  const { messageCount, consumerCount } = counts;
+  const declared = await onOwnChannel(
+    model,
+    (channel) =>
+      channel.assertQueue(queue, { durable: true, arguments: workQueueArguments(queue) }),
+  );
+  if (!(declared instanceof Error)) return { kind: "tareas", messageCount, consumerCount };
+  if (!INEQUIVALENT.test(declared.message)) throw declared;
+  // 3.10 names the first differing argument of its own list, not the type: ask about the type.
+  const typed = CLASSIC.test(declared.message) ? declared : await onOwnChannel(
+    model,
+    (channel) =>
+      channel.assertQueue(queue, { durable: true, arguments: { "x-queue-type": "quorum" } }),
+  );
+  if (typed instanceof Error && CLASSIC.test(typed.message)) {
+    return { kind: "classic", messageCount, consumerCount };
+  }
+  const detail = inequivalence(declared);
+  return { kind: "other", messageCount, consumerCount, ...(detail ? { detail } : {}) };
+}
+
+/** The command that turns `queue` into tareas' work queue, keeping its messages. */
+export function migrateCommand(queue: string): string {
+  const quoted = /^[\w.:@%+=,/-]+$/.test(queue) ? queue : `'${queue.replaceAll("'", `'\\''`)}'`;
+  return `deno task migrate --queue ${quoted}`;
+}
+
+const INEQUIVALENT = /inequivalent arg/;
+// RabbitMQ 3.10 says "current is none" for a classic queue declared without arguments; other
+// versions may name the type.
+const CLASSIC = /inequivalent arg 'x-queue-type'.*but current is (?:none|the value 'classic')/;
+
+async function workQueueError(
+  error: unknown,
+  queue: string,
+  model: Pick<ChannelModel, "createChannel"> | undefined,
+): Promise<unknown> {
+  if (!(error instanceof Error) || !INEQUIVALENT.test(error.message)) return error;
+  const found = model ? await inspectWorkQueue(model, queue).catch(() => undefined) : undefined;
+  if (found?.kind === "classic" || (!found && CLASSIC.test(error.message))) {
+    const waiting = found
+      ? ` holding ${found.messageCount} message${found.messageCount === 1 ? "" : "s"}`
+      : "";
+    return new ConfigError(
+      `Cannot declare queue "${queue}": it is a classic queue${waiting} and tareas needs a ` +
+        `quorum queue; turn it into one, keeping its messages, with: ${migrateCommand(queue)}`,
+      { cause: error },
+    );
+  }
+  return inequivalentError(queue, error) ?? error;
+}
+
+/** Runs `fn` on a fresh channel, closed afterwards; returns the channel error instead of throwing. */
+async function onOwnChannel<T>(
+  model: Pick<ChannelModel, "createChannel">,
+  fn: (channel: Channel) => Promise<T>,
+): Promise<T | Error> {
+  const channel = await model.createChannel();
+  channel.on("error", () => {}); // The refusal closes the channel; the caller gets it below.
+  try {
+    return await fn(channel);
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  } finally {
+    await channel.close().catch(() => {});
+  }
+}
+
+/**
+ * Declares the delay queue that holds failed tasks of `queue` for `delayMs`, then dead-letters
+ * them back to `queue`. Idempotent.
+ */
+export async function declareDelayQueue(
+  channel: Channel,
+  queue: string,
+  delayMs: number,
+): Promise<string> {
+  const name = delayQueue(queue, delayMs);
+  await declare(name, () =>
+    channel.assertQueue(name, {
+      durable: true,
+      arguments: {
+        "x-queue-type": "quorum",
+        "x-message-ttl": delayMs,
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": queue,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+      },
+    }));
+  return name;
+}
+
+async function declare(queue: string, assert: () => Promise<unknown>): Promise<void> {
+  try {
+    await assert();
+  } catch (error) {
+    throw inequivalentError(queue, error) ?? error;
+  }
+}
+
+function inequivalence(error: Error): string | undefined {
+  const arg = /inequivalent arg '([^']+)'.*?received (?:the value )?(.*?) but current is ([^"]*)/
+    .exec(error.message);
+  return arg ? `${arg[1]} is ${arg[3]}, tareas needs ${arg[2]}` : undefined;
+}
+
+function inequivalentError(queue: string, error: unknown): ConfigError | undefined {
+  const detail = error instanceof Error ? inequivalence(error) : undefined;
+  if (detail === undefined) return undefined;
+  return new ConfigError(
+    `Cannot declare queue "${queue}": it exists with other arguments (${detail}); ` +
+      "delete it or choose another --queue",
+    { cause: error },
+  );
+}
