@@ -1,7 +1,7 @@
 /**
- * Tasks enqueued by other programs: the message format the README documents ("Enqueue from
- * another language") is all a publisher needs. Published here with plain amqplib (not tareas'
- * encoder) and with the README's own Python example, and run by a tareas worker.
+ * Tasks enqueued by other programs: the message format docs/other_languages.md documents is all a
+ * publisher needs. Published here with plain amqplib (not tareas' encoder) and with that page's
+ * own Python example, and run by a tareas worker.
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
@@ -75,23 +75,22 @@ async function hasPika(): Promise<boolean> {
   }
 }
 
-/** The first ```python block of the README's "Enqueue from another language" section. */
-async function readmePython(): Promise<string> {
-  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
-  const section = readme.slice(readme.indexOf("## Enqueue from another language"));
-  const match = /```python\n([\s\S]*?)```/.exec(section);
-  assert.ok(match, "README has a Python example under 'Enqueue from another language'");
+/** The first ```python block of docs/other_languages.md ("Enqueue from another language"). */
+async function documentedPython(): Promise<string> {
+  const page = await Deno.readTextFile(new URL("../docs/other_languages.md", import.meta.url));
+  const match = /```python\n([\s\S]*?)```/.exec(page);
+  assert.ok(match, "docs/other_languages.md has a Python example");
   return match[1]!;
 }
 
 Deno.test({
-  name: "the README's Python example enqueues a task a tareas worker runs",
+  name: "the documented Python example enqueues a task a tareas worker runs",
   // Needs Debian's python3-pika (CI installs it); PyPI is not reachable from these machines.
   ignore: !await hasPika(),
   ...options,
   async fn() {
     await using scenario = await Scenario.open();
-    const code = await readmePython();
+    const code = await documentedPython();
     let printed = "";
     const task = await firstTask(scenario, async () => {
       const result = await new Deno.Command(PYTHON, {
