@@ -80,6 +80,8 @@ export class EventPublisher {
   #unheard = new Set<EventType>();
   /** Ids of messages the broker returned and has not confirmed yet. */
   #returned = new Set<string>();
+  /** The timer that opens a new channel after the broker refused a message. */
+  #reopening: ReturnType<typeof setTimeout> | undefined;
   /** Events of a type nobody listened to, by the id of the probe that asks whether one does. */
   #probed = new Map<string, TareasEvent[]>();
 
@@ -93,6 +95,7 @@ export class EventPublisher {
    * connection is gone). What was not confirmed on the previous channel goes out again.
    */
   async attach(model: ChannelModel | undefined): Promise<void> {
+    clearTimeout(this.#reopening);
     this.#model = model;
     const channel = this.#channel;
     this.#channel = undefined;
@@ -164,6 +167,7 @@ export class EventPublisher {
 
   /** Stops the ticker; queued events are sent first. */
   stop(): void {
+    clearTimeout(this.#reopening);
     this.#sendBuffer(true);
     clearInterval(this.#ticker);
     this.#ticker = undefined;
@@ -325,7 +329,11 @@ export class EventPublisher {
       }
     } else if (channel === this.#channel && this.#unconfirmed.has(outgoing.id)) {
       // Refused by a live broker: again a little later, on a new channel (see the module doc).
-      setTimeout(() => this.#reopen(channel), Math.min(1_000, 50 * 2 ** outgoing.nacks++));
+      clearTimeout(this.#reopening);
+      this.#reopening = setTimeout(
+        () => this.#reopen(channel),
+        Math.min(1_000, 50 * 2 ** outgoing.nacks++),
+      );
     }
   }
 }
