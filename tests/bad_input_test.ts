@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import amqp from "../lib/deps/amqplib.ts";
+import { isNotFound, withChannel } from "../lib/core/broker_errors.ts";
 import { brokerUrl, freshQueue, run, type TaskName } from "../testing/scenario.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };
@@ -42,11 +43,13 @@ Deno.test({
     }
     await t.step("no queue was even declared", async () => {
       const connection = await amqp.connect(url);
-      const channel = await connection.createChannel();
-      channel.on("error", () => {}); // The 404 below closes the channel: that is the point.
-      const error = await channel.checkQueue(queue).catch((e: Error) => e);
-      assert.match(String(error), /NOT_FOUND/);
-      await connection.close();
+      try {
+        const error = await withChannel(connection, (channel) => channel.checkQueue(queue))
+          .catch((e: unknown) => e);
+        assert.ok(isNotFound(error), String(error));
+      } finally {
+        await connection.close();
+      }
     });
   },
 });

@@ -346,6 +346,38 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a dead letter whose headers outgrow amqplib's 64 KiB when copied is kept, with tareas' " +
+    "headers and a note",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn() {
+    await using scenario = await Scenario.open();
+    await declareTopology(scenario.channel, scenario.queue);
+    const dq = deadQueue(scenario.queue);
+    // Tried: a 65,500-byte header and no reason; putting it back with its reason added
+    // ("Unknown: no reason recorded") overflows amqplib's header buffer.
+    scenario.channel.sendToQueue(dq, Buffer.from("{}"), {
+      persistent: true,
+      messageId: "padded",
+      headers: { "x-pad": "x".repeat(65_500) },
+    });
+    await scenario.channel.checkQueue(dq);
+    const result = await run("dead", ["--queue", scenario.queue, "--list"], {
+      AMQP_URL: scenario.url,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^padded\s.*Unknown: no reason recorded$/m);
+    const [kept] = await (await scenario.collect(dq)).waitFor(1, "the dead letter, kept");
+    assert.equal(kept!.properties.messageId, "padded");
+    assert.deepEqual(kept!.properties.headers, {
+      "x-tareas-reason": "Unknown: no reason recorded",
+      "x-tareas-note": "The sender's headers were dropped: too large to copy",
+    });
+    scenario.pass();
+  },
+});
+
+Deno.test({
   name: "--list and --show --json escape C1 and bidi controls as \\u sequences",
   sanitizeOps: true,
   sanitizeResources: true,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import amqp, { type Channel, type ConsumeMessage, type Options } from "../lib/deps/amqplib.ts";
+import { isNotFound, withChannel } from "../lib/core/broker_errors.ts";
 import { migratingQueue } from "../lib/operate/migrate.ts";
 import { createTask, encodeTask } from "../lib/core/task.ts";
 import { declareTopology, workQueueArguments } from "../lib/core/topology.ts";
@@ -61,13 +62,11 @@ async function classicQueue(url: string, queue: string, messages: Original[]): P
   }
 }
 
-/** Runs `fn` on a channel of its own (a refused declare closes its channel), then closes it. */
+/** Runs `fn` on a connection and channel of its own (a refused declare closes its channel). */
 async function onOwnChannel<T>(url: string, fn: (channel: Channel) => Promise<T>): Promise<T> {
   const connection = await amqp.connect(url);
   try {
-    const channel = await connection.createChannel();
-    channel.on("error", () => {});
-    return await fn(channel);
+    return await withChannel(connection, fn);
   } finally {
     await connection.close();
   }
@@ -77,7 +76,11 @@ async function onOwnChannel<T>(url: string, fn: (channel: Channel) => Promise<T>
 function count(url: string, queue: string): Promise<number | undefined> {
   return onOwnChannel(
     url,
-    (channel) => channel.checkQueue(queue).then((q) => q.messageCount, () => undefined),
+    (channel) =>
+      channel.checkQueue(queue).then(
+        (q) => q.messageCount,
+        (error: unknown) => isNotFound(error) ? undefined : Promise.reject(error),
+      ),
   );
 }
 
@@ -274,7 +277,8 @@ function assertRefused(result: { code: number; stderr: string }, pattern: RegExp
 }
 
 Deno.test({
-  name: "migrate refuses a classic queue with consumers, or a queue that is not classic",
+  name: "migrate refuses a classic queue with consumers, a queue that is not classic, or one " +
+    "another migration holds",
   ...options,
   async fn(t) {
     await using scenario = await Scenario.open();
@@ -303,6 +307,20 @@ Deno.test({
         assertRefused(await migrate(), /neither a classic queue nor tareas' work queue \(x-/);
         await channel.close();
       });
+      await scenario.step(t, "another migration of it is running (it holds the lock)", async () => {
+        const channel = await connection.createChannel();
+        const lock = `${migratingQueue(queue)}.lock`;
+        const classic = { "x-queue-type": "classic" };
+        await channel.assertQueue(lock, { exclusive: true, durable: false, arguments: classic });
+        const result = await migrate();
+        assert.equal(result.code, 1, result.stderr);
+        assert.equal(
+          result.stderr.trim(),
+          `migrate: Cannot migrate queue "${queue}": another migration of it is running`,
+        );
+        await channel.deleteQueue(lock);
+        await channel.close();
+      });
       await scenario.step(t, "a queue that does not exist", async () => {
         const missing = `${queue}-missing`;
         assertRefused(
@@ -328,9 +346,10 @@ Deno.test({
     await classicQueue(url, queue, messages);
     const connection = await amqp.connect(url);
     try {
-      const channel = await connection.createChannel();
-      channel.on("error", () => {}); // The refused declare closes it: that is the point.
-      const error = await declareTopology(channel, queue, connection).catch((e: Error) => e);
+      const error = await withChannel(
+        connection,
+        (channel) => declareTopology(channel, queue, connection),
+      ).catch((e: unknown) => e);
       assert.equal(
         error instanceof Error && error.message,
         `Cannot declare queue "${queue}": it is a classic queue holding 3 messages and tareas ` +

@@ -16,6 +16,7 @@
 import type { ChannelModel, ConfirmChannel } from "../deps/amqplib.ts";
 import type { Span } from "../deps/opentelemetry.ts";
 import type { Buffer } from "node:buffer";
+import { isNacked, maxMessageSize } from "./broker_errors.ts";
 import { type Connection, openConnection } from "./connection.ts";
 import { errorMessage, TareasError } from "./errors.ts";
 import { log } from "./log.ts";
@@ -294,7 +295,7 @@ class TareasProducer implements Producer {
     confirmed: (task: Task) => void,
     refused: (error: Error) => void,
   ): void {
-    if (this.#closing) throw new TareasError("Cannot enqueue: the producer is closed", 1);
+    if (this.#closing) throw new TareasError("Cannot enqueue: the producer is closed");
     const task = createTask(payload, options);
     const content = encodeTask(task);
     const { span, traceparent } = startPublishSpan(this.queue, task);
@@ -348,7 +349,7 @@ class TareasProducer implements Producer {
       this.#pending.delete(key);
       pending.span.end();
       pending.confirmed(pending.task);
-    } else if (this.#channel === channel && /nacked/.test(errorMessage(error))) {
+    } else if (this.#channel === channel && isNacked(error)) {
       // A live broker could not take the task (a cluster electing a new queue leader, say):
       // publish it again a little later, for a while, then report it rather than loop.
       pending.firstNack ??= Date.now();
@@ -359,7 +360,6 @@ class TareasProducer implements Producer {
           new TareasError(
             `The broker refused task #${pending.task.seq} ${pending.task.id} (basic.nack) for ` +
               `${NACK_PATIENCE_MS / 1000} s`,
-            1,
           ),
         );
       } else {
@@ -392,9 +392,8 @@ class TareasProducer implements Producer {
    * large are refused, for good, rather than published again forever.
    */
   #refuseOversized(error: Error): void {
-    const limit = /message size \d+ is larger than configured max size (\d+)/.exec(error.message);
-    if (!limit) return;
-    const max = Number(limit[1]);
+    const max = maxMessageSize(error);
+    if (max === undefined) return;
     for (const [key, pending] of this.#pending) {
       if (pending.content.byteLength <= max) continue;
       this.#pending.delete(key);
@@ -403,7 +402,6 @@ class TareasProducer implements Producer {
         new TareasError(
           `The broker refused task #${pending.task.seq} ${pending.task.id}: its ` +
             `${pending.content.byteLength} bytes exceed the broker's max_message_size of ${max}`,
-          1,
         ),
       );
     }
@@ -426,7 +424,6 @@ class TareasProducer implements Producer {
         this.#failAll(
           new TareasError(
             `The producer closed before the broker confirmed ${unconfirmed} task(s)`,
-            1,
           ),
         );
       }

@@ -5,6 +5,13 @@
  * @module
  */
 import type { Channel, ChannelModel } from "../deps/amqplib.ts";
+import {
+  inequivalence,
+  isClassicQueue,
+  isInequivalent,
+  isNotFound,
+  withChannel,
+} from "./broker_errors.ts";
 import { ConfigError } from "./errors.ts";
 import { eventsExchange } from "./events.ts";
 
@@ -110,32 +117,37 @@ export async function inspectWorkQueue(
   model: Pick<ChannelModel, "createChannel">,
   queue: string,
 ): Promise<QueueInspection> {
-  const counts = await onOwnChannel(model, (channel) => channel.checkQueue(queue));
-  if (counts instanceof Error) {
-    if (/NOT[-_]FOUND|404/.test(counts.message)) {
-      return { kind: "missing", messageCount: 0, consumerCount: 0 };
-    }
-    throw counts;
-  }
+  const counts = await withChannel(model, (channel) => channel.checkQueue(queue))
+    .catch((error: unknown) => isNotFound(error) ? undefined : Promise.reject(error));
+  if (counts === undefined) return { kind: "missing", messageCount: 0, consumerCount: 0 };
   const { messageCount, consumerCount } = counts;
-  const declared = await onOwnChannel(
+  const declared = await refusal(
     model,
     (channel) =>
       channel.assertQueue(queue, { durable: true, arguments: workQueueArguments(queue) }),
   );
-  if (!(declared instanceof Error)) return { kind: "tareas", messageCount, consumerCount };
-  if (!INEQUIVALENT.test(declared.message)) throw declared;
+  if (declared === undefined) return { kind: "tareas", messageCount, consumerCount };
+  if (!isInequivalent(declared)) throw declared;
   // 3.10 names the first differing argument of its own list, not the type: ask about the type.
-  const typed = CLASSIC.test(declared.message) ? declared : await onOwnChannel(
+  const typed = isClassicQueue(declared) ? declared : await refusal(
     model,
     (channel) =>
       channel.assertQueue(queue, { durable: true, arguments: { "x-queue-type": "quorum" } }),
   );
-  if (typed instanceof Error && CLASSIC.test(typed.message)) {
-    return { kind: "classic", messageCount, consumerCount };
-  }
-  const detail = inequivalence(declared);
+  if (isClassicQueue(typed)) return { kind: "classic", messageCount, consumerCount };
+  const detail = difference(declared);
   return { kind: "other", messageCount, consumerCount, ...(detail ? { detail } : {}) };
+}
+
+/** The error with which the broker refuses `fn` on a channel of its own; undefined if it does not. */
+function refusal(
+  model: Pick<ChannelModel, "createChannel">,
+  fn: (channel: Channel) => Promise<unknown>,
+): Promise<unknown> {
+  return withChannel(model, fn).then(
+    () => undefined,
+    (error: unknown) => error ?? new Error("Refused"),
+  );
 }
 
 /** The command that turns `queue` into tareas' work queue, keeping its messages. */
@@ -144,19 +156,14 @@ export function migrateCommand(queue: string): string {
   return `deno task migrate --queue ${quoted}`;
 }
 
-const INEQUIVALENT = /inequivalent arg/;
-// RabbitMQ 3.10 says "current is none" for a classic queue declared without arguments; other
-// versions may name the type.
-const CLASSIC = /inequivalent arg 'x-queue-type'.*but current is (?:none|the value 'classic')/;
-
 async function workQueueError(
   error: unknown,
   queue: string,
   model: Pick<ChannelModel, "createChannel"> | undefined,
 ): Promise<unknown> {
-  if (!(error instanceof Error) || !INEQUIVALENT.test(error.message)) return error;
+  if (!isInequivalent(error)) return error;
   const found = model ? await inspectWorkQueue(model, queue).catch(() => undefined) : undefined;
-  if (found?.kind === "classic" || (!found && CLASSIC.test(error.message))) {
+  if (found?.kind === "classic" || (!found && isClassicQueue(error))) {
     const waiting = found
       ? ` holding ${found.messageCount} message${found.messageCount === 1 ? "" : "s"}`
       : "";
@@ -167,22 +174,6 @@ async function workQueueError(
     );
   }
   return inequivalentError(queue, error) ?? error;
-}
-
-/** Runs `fn` on a fresh channel, closed afterwards; returns the channel error instead of throwing. */
-async function onOwnChannel<T>(
-  model: Pick<ChannelModel, "createChannel">,
-  fn: (channel: Channel) => Promise<T>,
-): Promise<T | Error> {
-  const channel = await model.createChannel();
-  channel.on("error", () => {}); // The refusal closes the channel; the caller gets it below.
-  try {
-    return await fn(channel);
-  } catch (error) {
-    return error instanceof Error ? error : new Error(String(error));
-  } finally {
-    await channel.close().catch(() => {});
-  }
 }
 
 /**
@@ -218,14 +209,14 @@ async function declare(queue: string, assert: () => Promise<unknown>): Promise<v
   }
 }
 
-function inequivalence(error: Error): string | undefined {
-  const arg = /inequivalent arg '([^']+)'.*?received (?:the value )?(.*?) but current is ([^"]*)/
-    .exec(error.message);
-  return arg ? `${arg[1]} is ${arg[3]}, tareas needs ${arg[2]}` : undefined;
+/** The first difference of an inequivalent declare, in words; undefined for any other error. */
+function difference(error: unknown): string | undefined {
+  const found = inequivalence(error);
+  return found && `${found.argument} is ${found.current}, tareas needs ${found.wanted}`;
 }
 
 function inequivalentError(queue: string, error: unknown): ConfigError | undefined {
-  const detail = error instanceof Error ? inequivalence(error) : undefined;
+  const detail = difference(error);
   if (detail === undefined) return undefined;
   return new ConfigError(
     `Cannot declare queue "${queue}": it exists with other arguments (${detail}); ` +

@@ -24,6 +24,7 @@ import type {
   GetMessage,
   Options,
 } from "../deps/amqplib.ts";
+import { isHeadersTooLarge, withChannel, withConfirmChannel } from "../core/broker_errors.ts";
 import { openConnection } from "../core/connection.ts";
 import { ConfigError, errorMessage, TareasError } from "../core/errors.ts";
 import { undecodableReason } from "../core/header_guard.ts";
@@ -344,28 +345,23 @@ export async function openDeadLetters(options: DeadLettersOptions): Promise<Dead
    */
   const withChannels = <T>(work: (channels: Channels) => Promise<T>): Promise<T> =>
     serial(async () => {
-      if (model === undefined) throw new TareasError("Not connected to the broker", 1);
-      const get = await model.createChannel();
-      const publish = await model.createConfirmChannel();
-      const lost = Promise.withResolvers<never>();
-      lost.promise.catch(() => {});
-      for (const channel of [get, publish]) {
-        channel.on("error", () => {});
-        channel.on("close", () =>
-          lost.reject(
-            new TareasError(
-              "The connection to the broker was lost: no dead letter is lost, one may be there " +
-                "twice",
-              1,
-            ),
-          ));
-      }
-      try {
-        return await Promise.race([work({ get, publish }), lost.promise]);
-      } finally {
-        await get.close().catch(() => {});
-        await publish.close().catch(() => {});
-      }
+      const current = model;
+      if (current === undefined) throw new TareasError("Not connected to the broker");
+      return await withChannel(current, (get) =>
+        withConfirmChannel(current, (publish) => {
+          const lost = Promise.withResolvers<never>();
+          lost.promise.catch(() => {});
+          for (const channel of [get, publish]) {
+            channel.on("close", () =>
+              lost.reject(
+                new TareasError(
+                  "The connection to the broker was lost: no dead letter is lost, one may be " +
+                    "there twice",
+                ),
+              ));
+          }
+          return Promise.race([work({ get, publish }), lost.promise]);
+        }));
     });
 
   const check = async (channel: Channel, name: string, what: string) => {
@@ -405,7 +401,7 @@ export async function openDeadLetters(options: DeadLettersOptions): Promise<Dead
           kept["x-tareas-note"] = "The sender's headers were dropped: too large to copy";
           await confirmed(publish, to, message.content, { ...properties, headers: kept });
         }
-        if (returned) throw new TareasError(`Queue "${to}" does not exist: nothing was moved`, 1);
+        if (returned) throw new TareasError(`Queue "${to}" does not exist: nothing was moved`);
       };
       for (let i = 0; i < limit && !options.signal?.aborted; i++) {
         const message = await get.get(dead, { noAck: false });
@@ -424,7 +420,6 @@ export async function openDeadLetters(options: DeadLettersOptions): Promise<Dead
               : errorMessage(error);
             throw new TareasError(
               `Cannot requeue dead letter ${printable(letter.id)}: ${why}; it stays in "${dead}"`,
-              1,
               { cause: error },
             );
           }
@@ -518,16 +513,10 @@ function confirmed(
       });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      if (/exceeds the \d+ byte encoding buffer/.test(message)) {
-        reject(new HeadersTooLargeError(message, { cause: error }));
-        return;
-      }
       reject(
-        new TareasError(
-          `Cannot publish to "${queue}": ${error instanceof Error ? error.message : error}`,
-          1,
-          { cause: error },
-        ),
+        isHeadersTooLarge(error)
+          ? new HeadersTooLargeError(message, { cause: error })
+          : new TareasError(`Cannot publish to "${queue}": ${message}`, { cause: error }),
       );
     }
   });
@@ -535,15 +524,10 @@ function confirmed(
 
 /** The broker nacked a publish. */
 class RefusedError extends TareasError {
-  constructor(message: string) {
-    super(message, 1);
-    this.name = "RefusedError";
-  }
+  override name = "RefusedError";
 }
 
+/** amqplib cannot encode a message's headers (over its 64 KiB buffer). */
 class HeadersTooLargeError extends TareasError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, 1, options);
-    this.name = "HeadersTooLargeError";
-  }
+  override name = "HeadersTooLargeError";
 }

@@ -13,6 +13,13 @@
  * @module
  */
 import type { Channel, ChannelModel, ConsumeMessage, Options } from "../deps/amqplib.ts";
+import {
+  isNotFound,
+  isPreconditionFailed,
+  isResourceLocked,
+  withChannel,
+  withConfirmChannel,
+} from "../core/broker_errors.ts";
 import { ConfigError, errorMessage, TareasError } from "../core/errors.ts";
 import { declareTopology, inspectWorkQueue, migrateCommand } from "../core/topology.ts";
 
@@ -87,8 +94,8 @@ export interface MigrateResult {
  *
  * @throws {ConfigError} when consumers are attached to the classic queue, when the queue is
  * neither classic nor tareas', or when it does not exist.
- * @throws {TareasError} (exit code 1) when the migration stopped (aborted, connection lost, a
- * publish refused): what was moved stays moved; run it again to resume.
+ * @throws {TareasError} when the migration stopped (aborted, connection lost, a publish
+ * refused): what was moved stays moved; run it again to resume.
  * @example
  * ```ts
  * const result = await migrateQueue(model, "tareas_distribuidas", {
@@ -102,82 +109,87 @@ export async function migrateQueue(
   options: MigrateOptions = {},
 ): Promise<MigrateResult> {
   const { batchSize = 100, signal, onProgress = () => {} } = options;
+  // The lock's channel lives as long as the migration.
+  return await withChannel(model, async (lock) => {
+    await takeLock(lock, queue);
+    try {
+      return await migrateLocked(model, queue, { batchSize, signal, onProgress });
+    } catch (error) {
+      if (error instanceof TareasError) throw error;
+      const cause = signal?.aborted ? "interrupted" : errorMessage(error);
+      throw new TareasError(
+        `Migration of queue "${queue}" stopped: ${cause}; no message is lost: run ` +
+          `${migrateCommand(queue)} again to resume`,
+        { cause: error },
+      );
+    } finally {
+      await lock.deleteQueue(lockQueue(queue)).catch(() => {});
+    }
+  });
+}
+
+/** {@linkcode migrateQueue}'s steps, run once it holds the lock. */
+async function migrateLocked(
+  model: Pick<ChannelModel, "createChannel" | "createConfirmChannel">,
+  queue: string,
+  moving: Omit<MoveOptions, "onMessage">,
+): Promise<MigrateResult> {
+  const { onProgress } = moving;
   const temporary = migratingQueue(queue);
-  const lock = await takeLock(model, queue);
-  try {
-    const result = { movedOut: 0, movedBack: 0, duplicates: 0 };
-    let found = await inspectWorkQueue(model, queue);
-    const left = await countOf(model, temporary);
-    if (found.kind === "other") {
+  const result = { movedOut: 0, movedBack: 0, duplicates: 0 };
+  let found = await inspectWorkQueue(model, queue);
+  const left = await countOf(model, temporary);
+  if (found.kind === "other") {
+    throw new ConfigError(
+      `Cannot migrate queue "${queue}": it is neither a classic queue nor tareas' work queue ` +
+        `(${found.detail ?? "another type"}); migrate only converts classic queues`,
+    );
+  }
+  if (found.kind === "missing" && left === undefined) {
+    throw new ConfigError(`Cannot migrate queue "${queue}": it does not exist`);
+  }
+  onProgress({
+    type: "found",
+    queue,
+    kind: found.kind,
+    messageCount: found.messageCount,
+    migrating: left,
+  });
+  if (found.kind === "tareas" && left === undefined) {
+    return { outcome: "nothing", ...result, resumed: false, ready: found.messageCount };
+  }
+  while (found.kind === "classic") {
+    if (found.consumerCount > 0) {
       throw new ConfigError(
-        `Cannot migrate queue "${queue}": it is neither a classic queue nor tareas' work queue ` +
-          `(${found.detail ?? "another type"}); migrate only converts classic queues`,
+        `Cannot migrate queue "${queue}": ${found.consumerCount} consumer(s) still attached ` +
+          "to it (workers of the original scripts?); stop them and run the migration again",
       );
     }
-    if (found.kind === "missing" && left === undefined) {
-      throw new ConfigError(`Cannot migrate queue "${queue}": it does not exist`);
-    }
-    onProgress({
-      type: "found",
-      queue,
-      kind: found.kind,
-      messageCount: found.messageCount,
-      migrating: left,
-    });
-    if (found.kind === "tareas" && left === undefined) {
-      return { outcome: "nothing", ...result, resumed: false, ready: found.messageCount };
-    }
-    const moving = { batchSize, signal, onProgress };
-    while (found.kind === "classic") {
-      if (found.consumerCount > 0) {
-        throw new ConfigError(
-          `Cannot migrate queue "${queue}": ${found.consumerCount} consumer(s) still attached ` +
-            "to it (workers of the original scripts?); stop them and run the migration again",
-        );
-      }
-      await declareMigrating(model, temporary);
-      result.movedOut += await move(model, queue, temporary, "out", moving);
-      if (await deleteClassic(model, queue)) {
-        onProgress({ type: "deleted", queue });
-        break;
-      }
-      found = await inspectWorkQueue(model, queue); // Published to or consumed meanwhile.
-    }
-    const channel = await model.createChannel();
-    channel.on("error", () => {});
-    try {
-      await declareTopology(channel, queue, model);
-    } finally {
-      await channel.close().catch(() => {});
-    }
-    onProgress({ type: "declared", queue });
     await declareMigrating(model, temporary);
-    const seen = new Set<string>();
-    result.movedBack = await move(model, temporary, queue, "back", {
-      ...moving,
-      onMessage: (message) => {
-        const id = message.properties.messageId;
-        if (typeof id !== "string") return;
-        if (seen.has(id)) result.duplicates++;
-        else seen.add(id);
-      },
-    });
-    await deleteTemporary(model, temporary);
-    onProgress({ type: "deleted", queue: temporary });
-    const ready = (await inspectWorkQueue(model, queue)).messageCount;
-    return { outcome: "migrated", ...result, resumed: left !== undefined, ready };
-  } catch (error) {
-    if (error instanceof TareasError) throw error;
-    const cause = signal?.aborted ? "interrupted" : errorMessage(error);
-    throw new TareasError(
-      `Migration of queue "${queue}" stopped: ${cause}; no message is lost: run ` +
-        `${migrateCommand(queue)} again to resume`,
-      1,
-      { cause: error },
-    );
-  } finally {
-    await releaseLock(lock, queue);
+    result.movedOut += await move(model, queue, temporary, "out", moving);
+    if (await deleteClassic(model, queue)) {
+      onProgress({ type: "deleted", queue });
+      break;
+    }
+    found = await inspectWorkQueue(model, queue); // Published to or consumed meanwhile.
   }
+  await withChannel(model, (channel) => declareTopology(channel, queue, model));
+  onProgress({ type: "declared", queue });
+  await declareMigrating(model, temporary);
+  const seen = new Set<string>();
+  result.movedBack = await move(model, temporary, queue, "back", {
+    ...moving,
+    onMessage: (message) => {
+      const id = message.properties.messageId;
+      if (typeof id !== "string") return;
+      if (seen.has(id)) result.duplicates++;
+      else seen.add(id);
+    },
+  });
+  await deleteTemporary(model, temporary);
+  onProgress({ type: "deleted", queue: temporary });
+  const ready = (await inspectWorkQueue(model, queue)).messageCount;
+  return { outcome: "migrated", ...result, resumed: left !== undefined, ready };
 }
 
 /**
@@ -201,53 +213,53 @@ interface MoveOptions {
 }
 
 /** Moves every message of `from` to `to`, in confirmed batches; returns how many it moved. */
-async function move(
+function move(
   model: Pick<ChannelModel, "createConfirmChannel">,
   from: string,
   to: string,
   phase: "out" | "back",
   options: MoveOptions,
 ): Promise<number> {
-  const channel = await model.createConfirmChannel();
-  let failure: Error | undefined;
-  channel.on("error", (error: Error) => failure ??= error);
-  let returned = 0;
-  channel.on("return", () => returned++);
-  try {
-    await channel.prefetch(options.batchSize);
-    let moved = 0;
-    let total = (await channel.checkQueue(from)).messageCount;
-    options.onProgress({ type: "moving", phase, from, to, moved, total });
-    for (let empty = 0;;) {
-      options.signal?.throwIfAborted();
-      const ready = (await channel.checkQueue(from)).messageCount;
-      if (ready === 0) return moved;
-      total = Math.max(total, moved + ready);
-      const batch = await take(channel, from, Math.min(options.batchSize, ready));
-      if (batch.length === 0) {
-        // Counted as ready but never delivered (expired, or taken by someone else): look again.
-        if (++empty === 3) throw new Error(`"${from}" reports messages but delivers none`);
-        continue;
+  // Closing the channel at the end: acks already sent are processed before the close; anything
+  // unacked goes back to `from`.
+  return withConfirmChannel(model, async (channel) => {
+    let failure: Error | undefined;
+    channel.on("error", (error: Error) => failure ??= error);
+    let returned = 0;
+    channel.on("return", () => returned++);
+    try {
+      await channel.prefetch(options.batchSize);
+      let moved = 0;
+      let total = (await channel.checkQueue(from)).messageCount;
+      options.onProgress({ type: "moving", phase, from, to, moved, total });
+      for (let empty = 0;;) {
+        options.signal?.throwIfAborted();
+        const ready = (await channel.checkQueue(from)).messageCount;
+        if (ready === 0) return moved;
+        total = Math.max(total, moved + ready);
+        const batch = await take(channel, from, Math.min(options.batchSize, ready));
+        if (batch.length === 0) {
+          // Counted as ready but never delivered (expired, or taken by someone else): look again.
+          if (++empty === 3) throw new Error(`"${from}" reports messages but delivers none`);
+          continue;
+        }
+        empty = 0;
+        returned = 0;
+        for (const message of batch) {
+          options.onMessage?.(message);
+          // Mandatory: should `to` be gone, the message comes back instead of being confirmed.
+          channel.sendToQueue(to, message.content, { ...copyProperties(message), mandatory: true });
+        }
+        await channel.waitForConfirms();
+        if (returned > 0) throw new Error(`${returned} message(s) could not be routed to "${to}"`);
+        moved += batch.length;
+        options.onProgress({ type: "moved", phase, from, to, moved, total });
+        channel.ack(batch.at(-1)!, true);
       }
-      empty = 0;
-      returned = 0;
-      for (const message of batch) {
-        options.onMessage?.(message);
-        // Mandatory: should `to` be gone, the message comes back instead of being confirmed.
-        channel.sendToQueue(to, message.content, { ...copyProperties(message), mandatory: true });
-      }
-      await channel.waitForConfirms();
-      if (returned > 0) throw new Error(`${returned} message(s) could not be routed to "${to}"`);
-      moved += batch.length;
-      options.onProgress({ type: "moved", phase, from, to, moved, total });
-      channel.ack(batch.at(-1)!, true);
+    } catch (error) {
+      throw failure ?? error;
     }
-  } catch (error) {
-    throw failure ?? error;
-  } finally {
-    // Acks already sent are processed before the close; anything unacked goes back to `from`.
-    await channel.close().catch(() => {});
-  }
+  });
 }
 
 /**
@@ -292,40 +304,32 @@ function copyProperties(message: ConsumeMessage): Options.Publish {
   return options;
 }
 
-async function declareMigrating(
+function declareMigrating(
   model: Pick<ChannelModel, "createChannel">,
   temporary: string,
 ): Promise<void> {
-  const channel = await model.createChannel();
-  channel.on("error", () => {});
-  try {
-    await channel.assertQueue(temporary, { durable: true, arguments: MIGRATING_ARGUMENTS });
-  } catch (error) {
-    throw new ConfigError(
-      `Cannot declare the temporary queue "${temporary}": ${errorMessage(error)}; ` +
-        "it belongs to something else: delete or rename it",
-      { cause: error },
-    );
-  } finally {
-    await channel.close().catch(() => {});
-  }
+  return withChannel(model, async (channel) => {
+    try {
+      await channel.assertQueue(temporary, { durable: true, arguments: MIGRATING_ARGUMENTS });
+    } catch (error) {
+      throw new ConfigError(
+        `Cannot declare the temporary queue "${temporary}": ${errorMessage(error)}; ` +
+          "it belongs to something else: delete or rename it",
+        { cause: error },
+      );
+    }
+  });
 }
 
 /** Messages ready in `queue`, or undefined when it does not exist. */
-async function countOf(
+function countOf(
   model: Pick<ChannelModel, "createChannel">,
   queue: string,
 ): Promise<number | undefined> {
-  const channel = await model.createChannel();
-  channel.on("error", () => {});
-  try {
-    return (await channel.checkQueue(queue)).messageCount;
-  } catch (error) {
-    if (/NOT[-_]FOUND|404/.test(String(error))) return undefined;
-    throw error;
-  } finally {
-    await channel.close().catch(() => {});
-  }
+  return withChannel(model, (channel) => channel.checkQueue(queue)).then(
+    ({ messageCount }) => messageCount,
+    (error: unknown) => isNotFound(error) ? undefined : Promise.reject(error),
+  );
 }
 
 /**
@@ -336,16 +340,13 @@ async function deleteClassic(
   model: Pick<ChannelModel, "createChannel">,
   queue: string,
 ): Promise<boolean> {
-  const channel = await model.createChannel();
-  channel.on("error", () => {});
+  const empty = { ifEmpty: true, ifUnused: true };
   try {
-    await channel.deleteQueue(queue, { ifEmpty: true, ifUnused: true });
+    await withChannel(model, (channel) => channel.deleteQueue(queue, empty));
     return true;
   } catch (error) {
-    if (/PRECONDITION[-_]FAILED|406/.test(String(error))) return false;
+    if (isPreconditionFailed(error)) return false;
     throw error;
-  } finally {
-    await channel.close().catch(() => {});
   }
 }
 
@@ -354,13 +355,11 @@ async function deleteClassic(
  * closes the connection on 3.10), so the count is checked first; only a migration publishes to
  * it, and the lock keeps this one the only one.
  */
-async function deleteTemporary(
+function deleteTemporary(
   model: Pick<ChannelModel, "createChannel">,
   temporary: string,
 ): Promise<void> {
-  const channel = await model.createChannel();
-  channel.on("error", () => {});
-  try {
+  return withChannel(model, async (channel) => {
     const { messageCount, consumerCount } = await channel.checkQueue(temporary);
     if (messageCount > 0 || consumerCount > 0) {
       throw new Error(
@@ -368,9 +367,7 @@ async function deleteTemporary(
       );
     }
     await channel.deleteQueue(temporary);
-  } finally {
-    await channel.close().catch(() => {});
-  }
+  });
 }
 
 function lockQueue(queue: string): string {
@@ -378,15 +375,10 @@ function lockQueue(queue: string): string {
 }
 
 /**
- * Takes the broker-side lock of `queue`'s migration: an exclusive queue, which the broker deletes
- * when this connection dies.
+ * Takes the broker-side lock of `queue`'s migration on `channel`: an exclusive queue, which the
+ * broker deletes when this connection dies.
  */
-async function takeLock(
-  model: Pick<ChannelModel, "createChannel">,
-  queue: string,
-): Promise<Channel> {
-  const channel = await model.createChannel();
-  channel.on("error", () => {});
+async function takeLock(channel: Channel, queue: string): Promise<void> {
   try {
     await channel.assertQueue(lockQueue(queue), {
       exclusive: true,
@@ -394,20 +386,9 @@ async function takeLock(
       arguments: { "x-queue-type": "classic" },
     });
   } catch (error) {
-    await channel.close().catch(() => {});
-    if (/RESOURCE[-_]LOCKED|405/.test(String(error))) {
-      throw new TareasError(
-        `Cannot migrate queue "${queue}": another migration of it is running`,
-        1,
-        { cause: error },
-      );
-    }
-    throw error;
+    if (!isResourceLocked(error)) throw error;
+    throw new TareasError(`Cannot migrate queue "${queue}": another migration of it is running`, {
+      cause: error,
+    });
   }
-  return channel;
-}
-
-async function releaseLock(channel: Channel, queue: string): Promise<void> {
-  await channel.deleteQueue(lockQueue(queue)).catch(() => {});
-  await channel.close().catch(() => {});
 }
