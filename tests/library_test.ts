@@ -7,8 +7,10 @@ import {
   createProducer,
   createWorker,
   sleepHandler,
+  TareasError,
   type Task,
   type TaskEvent,
+  TaskFormatError,
   UsageError,
   type Worker,
   WorkerLifecycleEvent,
@@ -167,7 +169,12 @@ Deno.test({
     );
     assert.equal(await scenario.queueExists(queue), false, "nothing was declared or consumed");
     await using producer = await createProducer({ url, queue });
-    await assert.rejects(producer.enqueue(10n), /Payload is not JSON/);
+    await assert.rejects(producer.enqueue(10n), (error: unknown) => {
+      assert.ok(error instanceof TaskFormatError, String(error));
+      assert.ok(error instanceof TareasError, "an expected failure, shown in one line");
+      assert.match(error.message, /^Payload is not JSON/);
+      return true;
+    });
     await assert.rejects(producer.enqueue(null, { id: "" }), /Invalid task: "id"/);
     assert.equal(await scenario.ready(), 0, "nothing was published");
     // Tried: a BigInt among four payloads of a bulk enqueue.

@@ -140,7 +140,6 @@ async function dead(config: DeadConfig): Promise<number> {
 function notFound(id: string, queue: string): TareasError {
   return new TareasError(
     `No dead letter with id ${printable(id)} in ${printable(queue)}.dead: see --list`,
-    1,
   );
 }
 

@@ -7,6 +7,7 @@ import {
   parseWorkerArgs,
 } from "./config.ts";
 import { UsageError } from "../core/errors.ts";
+import { exitCodeOf } from "./main.ts";
 import { DEFAULT_URL, redactUrl } from "../core/url.ts";
 
 Deno.test("the defaults match the original scripts", () => {
@@ -61,7 +62,7 @@ Deno.test("bad flags are usage errors with one-line messages", async (t) => {
       const parse = which === "worker" ? parseWorkerArgs : parseProducerArgs;
       assert.throws(() => parse(args, {}), (error: unknown) => {
         assert.ok(error instanceof UsageError);
-        assert.equal(error.exitCode, 2);
+        assert.equal(exitCodeOf(error), 2);
         assert.match(error.message, message);
         assert.ok(!error.message.includes("\n"), "one line");
         return true;

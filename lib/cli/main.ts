@@ -3,13 +3,28 @@
  * clear line plus a documented exit code for an expected failure.
  * @module
  */
-import { TareasError } from "../core/errors.ts";
+import { ConfigError, TareasError, UsageError } from "../core/errors.ts";
 import { log, setupLogging } from "../core/log.ts";
 
 /**
+ * The exit code of a command that failed with `error`: 2 for a {@linkcode UsageError} or a
+ * {@linkcode ConfigError} (the command line or the setup must change), 1 for any other failure.
+ * A code a command decides from its outcome (`produce --wait` exits 3 when a task was
+ * dead-lettered) is returned by its `run`, not thrown.
+ *
+ * @example
+ * ```ts
+ * exitCodeOf(new UsageError("Invalid --count")); // 2
+ * ```
+ */
+export function exitCodeOf(error: unknown): 1 | 2 {
+  return error instanceof UsageError || error instanceof ConfigError ? 2 : 1;
+}
+
+/**
  * Runs an entry point: parses its flags, prints help, runs it, and turns a {@linkcode TareasError}
- * into one line on stderr and its exit code. Unexpected errors are bugs: logged with their stack,
- * exit code 1.
+ * into one line on stderr and its exit code ({@linkcode exitCodeOf}). Unexpected errors are bugs:
+ * logged with their stack, exit code 1.
  */
 export async function runMain<C>(
   name: string,
@@ -33,7 +48,7 @@ export async function runMain<C>(
   } catch (error) {
     if (error instanceof TareasError) {
       console.error(`${name}: ${error.message}`);
-      code = error.exitCode;
+      code = exitCodeOf(error);
     } else {
       log(name).fatal("Unexpected failure: {error}", { error });
       code = 1;

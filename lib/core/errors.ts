@@ -1,6 +1,7 @@
 /**
- * Typed errors. Each carries the exit code a command-line entry point uses for it, so an expected
- * failure becomes one clear line and a documented exit code instead of a stack trace.
+ * Typed errors. Every expected failure is a {@linkcode TareasError} whose message is one line fit
+ * to show a person; anything else thrown is a bug. Exit codes are not decided here: the command
+ * line's layer (`lib/cli/main.ts`) maps each class to one.
  * @module
  */
 
@@ -18,19 +19,15 @@
  * ```
  */
 export class TareasError extends Error {
-  /** Process exit code for this failure: 1 runtime failure, 2 usage or configuration error. */
-  readonly exitCode: 1 | 2;
-
-  /** Creates an error with a one-line message and the exit code it maps to. */
-  constructor(message: string, exitCode: 1 | 2, options?: ErrorOptions) {
+  /** Creates an error with a one-line message. */
+  constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "TareasError";
-    this.exitCode = exitCode;
   }
 }
 
 /**
- * A bad flag or flag value: exit code 2.
+ * A bad flag, option or value: the caller must change it (the commands exit 2).
  *
  * @example
  * ```ts
@@ -40,33 +37,34 @@ export class TareasError extends Error {
 export class UsageError extends TareasError {
   /** Creates a usage error. */
   constructor(message: string, options?: ErrorOptions) {
-    super(message, 2, options);
+    super(message, options);
     this.name = "UsageError";
   }
 }
 
 /**
  * The broker refused our configuration: a queue that exists with other arguments, refused
- * credentials. Retrying cannot help: exit code 2.
+ * credentials. Retrying cannot help (the commands exit 2).
  * @example
  * ```ts
  * try {
  *   await createProducer({ queue: "made-by-someone-else" });
  * } catch (error) {
- *   if (error instanceof ConfigError) Deno.exit(error.exitCode); // 2
+ *   if (!(error instanceof ConfigError)) throw error;
+ *   console.error(error.message); // Cannot declare queue "made-by-someone-else": it exists ...
  * }
  * ```
  */
 export class ConfigError extends TareasError {
   /** Creates a configuration error. */
   constructor(message: string, options?: ErrorOptions) {
-    super(message, 2, options);
+    super(message, options);
     this.name = "ConfigError";
   }
 }
 
 /**
- * The broker could not be reached within the bounded retries: exit code 1.
+ * The broker could not be reached within the bounded retries.
  *
  * @example
  * ```ts
@@ -80,20 +78,21 @@ export class ConfigError extends TareasError {
 export class BrokerUnreachableError extends TareasError {
   /** Creates an unreachable-broker error. */
   constructor(message: string, options?: ErrorOptions) {
-    super(message, 1, options);
+    super(message, options);
     this.name = "BrokerUnreachableError";
   }
 }
 
 /**
- * A message body that is not a valid task; the task is dead-lettered with this reason.
+ * A payload or message body that is not a valid task: `enqueue` refuses it, and a worker
+ * dead-letters such a message with this error's message as the reason.
  *
  * @example
  * ```ts
  * await producer.enqueue(10n).catch((error) => console.log(error instanceof TaskFormatError));
  * ```
  */
-export class TaskFormatError extends Error {
+export class TaskFormatError extends TareasError {
   /** Creates a task format error. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
@@ -112,7 +111,7 @@ export class TaskFormatError extends Error {
  * // inside a handler, ctx.signal.reason is a TaskTimeoutError when the timeout fired
  * ```
  */
-export class TaskTimeoutError extends Error {
+export class TaskTimeoutError extends TareasError {
   /** Creates a timeout error for a handler that ran `ms` milliseconds. */
   constructor(ms: number) {
     super(`Task timed out after ${ms / 1000} s`);

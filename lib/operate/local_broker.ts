@@ -13,7 +13,7 @@
  * @module
  */
 
-import { errorMessage, TareasError } from "../core/errors.ts";
+import { ConfigError, errorMessage, TareasError } from "../core/errors.ts";
 import { DEFAULT_URL, parseBrokerUrls, redactUrl } from "../core/url.ts";
 
 /** Where Debian's package puts the server script that runs as the calling user. */
@@ -31,8 +31,11 @@ const CTL_DIST_PORTS = { min: 35672, max: 35682 };
 /** How many lines of the node's output and log an error message quotes. */
 const LOG_TAIL_LINES = 40;
 
-/** Thrown when no broker answers and none can be started: a set-up problem, exit code 2. */
-export class BrokerUnavailableError extends TareasError {
+/**
+ * Thrown when no broker answers and none can be started: a set-up problem, so a
+ * {@linkcode ConfigError} (the commands exit 2).
+ */
+export class BrokerUnavailableError extends ConfigError {
   override name = "BrokerUnavailableError";
   /** The broker URL that was probed, password redacted. */
   readonly url: string;
@@ -43,21 +46,18 @@ export class BrokerUnavailableError extends TareasError {
     super(
       `No RabbitMQ broker answers at ${redacted} and rabbitmq-server is not installed: ` +
         `run "docker compose up -d rabbitmq" or "sudo apt-get install rabbitmq-server"`,
-      2,
       options,
     );
     this.url = redacted;
   }
 }
 
-/** Thrown when a private node fails to start, or `rabbitmqctl` fails against it: exit code 1. */
+/**
+ * Thrown when a private node fails to start, or `rabbitmqctl` fails against it; the message may
+ * quote the node's log over several lines.
+ */
 export class PrivateNodeError extends TareasError {
   override name = "PrivateNodeError";
-
-  /** Creates the error; the message may quote the node's log over several lines. */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, 1, options);
-  }
 }
 
 /** Options for {@linkcode startPrivateNode}. */
