@@ -120,6 +120,27 @@ export class TaskTimeoutError extends TareasError {
 }
 
 /**
+ * The connection that delivered a task was lost while its handler ran: the broker has requeued
+ * the task for another worker, and the handler's signal aborts with this reason.
+ *
+ * @example
+ * ```ts
+ * const handler: TaskHandler = async (task, { signal }) => {
+ *   signal.addEventListener("abort", () => {
+ *     if (signal.reason instanceof ConnectionLostError) console.log("another worker takes it");
+ *   });
+ * };
+ * ```
+ */
+export class ConnectionLostError extends TareasError {
+  /** Creates the error a lost connection aborts a running handler with. */
+  constructor() {
+    super("The connection that delivered it was lost; the broker gives it to another worker");
+    this.name = "ConnectionLostError";
+  }
+}
+
+/**
  * A short, secret-free, one-line description of any thrown value: the first line of an error's
  * message, with network error codes in words.
  *

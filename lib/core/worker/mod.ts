@@ -29,7 +29,7 @@ import type { ChannelModel } from "../../deps/amqplib.ts";
 import type { Logger } from "../../deps/logtape.ts";
 import { isoTime } from "../clock.ts";
 import { type Connection, openConnection } from "../connection.ts";
-import { TaskTimeoutError, UsageError } from "../errors.ts";
+import { ConnectionLostError, TaskTimeoutError, UsageError } from "../errors.ts";
 import { EventPublisher } from "../event_publisher.ts";
 import { STATUS_INTERVAL_MS, type TareasEvent, type TaskEvent, workerEvent } from "../events.ts";
 import type { TaskHandler } from "../handler.ts";
@@ -408,12 +408,4 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
 function defaultName(): string {
   const { state } = Deno.permissions.querySync({ name: "sys", kind: "hostname" });
   return state === "granted" ? `${Deno.hostname()}-${Deno.pid}` : `worker-${Deno.pid}`;
-}
-
-/** A task's handler is abandoned: the connection that delivered the task was lost. */
-class ConnectionLostError extends Error {
-  constructor() {
-    super("the connection that delivered it was lost; the broker gives it to another worker");
-    this.name = "ConnectionLostError";
-  }
 }
