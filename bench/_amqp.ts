@@ -5,7 +5,8 @@
  */
 import amqp from "../lib/deps/amqplib.ts";
 import type { Channel, ChannelModel } from "../lib/deps/amqplib.ts";
-import { subscribeEvents, type TareasEvent } from "../lib/core/events.ts";
+import type { TareasEvent } from "../lib/core/events.ts";
+import { subscribeEvents } from "../lib/observe/subscribe.ts";
 import { workQueueArguments } from "../lib/core/topology.ts";
 import { BenchTimeoutError, nowMs } from "./_util.ts";
 

@@ -15,16 +15,12 @@ import amqp, {
   type Options,
 } from "../lib/deps/amqplib.ts";
 import { delay } from "../lib/core/async.ts";
+import { isNotFound, withChannel } from "../lib/core/broker_errors.ts";
 import { type Broker, findOrStartBroker } from "../lib/operate/local_broker.ts";
-import {
-  eventsExchange,
-  parseEvents,
-  subscribeEvents,
-  type TareasEvent,
-  type TaskEvent,
-} from "../lib/core/events.ts";
+import { eventsExchange, type TareasEvent, type TaskEvent } from "../lib/core/events.ts";
+import { parseEvents, subscribeEvents } from "../lib/observe/subscribe.ts";
 import { encodeTask, type Task, taskProperties } from "../lib/core/task.ts";
-import { deadQueue, declareTopology, delayQueue } from "../lib/core/topology.ts";
+import { deadQueue, declareTopology } from "../lib/core/topology.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
@@ -504,8 +500,6 @@ export class Scenario implements AsyncDisposable {
   readonly events: TareasEvent[] = [];
   /** The commands started for this scenario, killed at its end. */
   readonly children: Child[] = [];
-  /** Retry delays (ms) the test's workers use, so their delay queues are deleted too. */
-  readonly retryDelays: number[] = [];
   #connection: ChannelModel;
   #channel: Channel;
   #waiters: { test: (event: TareasEvent) => boolean; resolve: (event: TareasEvent) => void }[] = [];
@@ -789,16 +783,9 @@ export class Scenario implements AsyncDisposable {
   }
 
   /** Whether a queue exists (a passive declare on a channel of its own). */
-  async queueExists(name: string): Promise<boolean> {
-    const channel = await this.#connection.createChannel();
-    channel.on("error", () => {}); // A 404 closes the channel: that is the answer.
-    try {
-      await channel.checkQueue(name);
-      await channel.close();
-      return true;
-    } catch {
-      return false;
-    }
+  queueExists(name: string): Promise<boolean> {
+    return withChannel(this.#connection, (channel) => channel.checkQueue(name))
+      .then(() => true, (error) => isNotFound(error) ? false : Promise.reject(error));
   }
 
   /** Messages ready in a queue of this scenario. */
@@ -867,7 +854,6 @@ export class Scenario implements AsyncDisposable {
         const name of [
           this.queue,
           deadQueue(this.queue),
-          ...this.retryDelays.map((d) => delayQueue(this.queue, d)),
           ...(this.#durableEvents ? [this.#eventsQueue] : []),
         ]
       ) {

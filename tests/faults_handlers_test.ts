@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { ConsumeMessage } from "../lib/deps/amqplib.ts";
 import type { TaskEvent, WorkerEvent } from "../lib/core/events.ts";
-import { createProducer } from "../lib/core/producer.ts";
-import { createTask, type Task } from "../lib/core/task.ts";
+import { createProducer } from "../lib/core/producer/mod.ts";
+import { createTask, encodeTask, type Task } from "../lib/core/task.ts";
 import { DELIVERY_LIMIT } from "../lib/core/topology.ts";
 import { type Child, Scenario } from "../testing/scenario.ts";
 
@@ -34,7 +34,6 @@ Deno.test({
   ...options,
   async fn(t) {
     await using scenario = await Scenario.open();
-    scenario.retryDelays.push(100, 200, 400);
     const dead = await scenario.collect();
     await scenario.startWorker("thrower", [
       "--handler",
@@ -120,7 +119,7 @@ Deno.test({
         assert.match(String(header(message!, "x-tareas-reason")), /always fails.*after 4 attempts/);
         assert.equal(header(message!, "x-tareas-attempts"), 4);
         assert.equal(header(message!, "x-tareas-worker"), "thrower");
-        assert.deepEqual(JSON.parse(message!.content.toString()), failing);
+        assert.deepEqual(message!.content.toString(), encodeTask(failing).toString());
       },
     );
 
@@ -130,9 +129,6 @@ Deno.test({
       assert.equal((await worker!.exit()).code, 0);
       assert.equal(dead.messages.length, 1, "exactly one dead letter");
       assert.equal(await scenario.ready(), 0, "work queue empty");
-      for (const delay of scenario.retryDelays) {
-        assert.equal(await scenario.ready(`${scenario.queue}.delay.${delay}`), 0, `delay ${delay}`);
-      }
     });
     scenario.pass();
   },
@@ -338,7 +334,6 @@ Deno.test({
   ...options,
   async fn(t) {
     await using scenario = await Scenario.open();
-    scenario.retryDelays.push(100);
     const dead = await scenario.collect();
     const worker = await scenario.startWorker("patient", [
       "--handler",
