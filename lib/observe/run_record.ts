@@ -7,7 +7,7 @@
  * @example
  * ```ts
  * const record = new RunRecord(tasks.map((task) => task.id));
- * await subscribeEvents(channel, queue, (event) => record.record(event));
+ * for await (const update of watcher) if (update.kind === "event") record.record(update.event);
  * // … once every task is done:
  * console.log(renderSummary(record.summary()));
  * console.log(renderTimelineText(record.timeline(), { color: Deno.stdout.isTerminal() }));
@@ -195,7 +195,7 @@ type NoteList = "redelivered" | "duplicates" | "dead";
  * `at` does not parse, or lies outside the run's window (before `startedAt`, or later than the
  * time the event is recorded, by more than `maxSkewMs`), count for the summary but not for the
  * timeline. At most `maxWorkers` workers are tracked. Events may arrive in any order; the
- * timeline is exactly {@linkcode buildTimeline}'s when they arrive in time order.
+ * timeline is exactly `buildTimeline`'s (`replay.ts`) when they arrive in time order.
  *
  * @example
  * ```ts
@@ -330,7 +330,7 @@ export class RunRecord {
     }
     if (event.type === "task.started") {
       this.#start(task, event.taskId, worker, fields, ms);
-    } else {
+    } else if (event.type !== "task.progress") {
       this.#end(task, event.taskId, worker, fields, ms, END_STATUS[event.type]);
     }
   }
@@ -405,7 +405,7 @@ export class RunRecord {
   }
 
   /**
-   * The timeline of the run so far (a snapshot); see {@linkcode buildTimeline} for how attempts
+   * The timeline of the run so far (a snapshot); see `buildTimeline` (`replay.ts`) for how attempts
    * without an end event are drawn.
    */
   timeline(options: BuildTimelineOptions = {}): Timeline {

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import type { TareasEvent, TaskEvent } from "../core/events.ts";
 import { RunRecord, type RunRecordOptions } from "./run_record.ts";
-import { summarize } from "./summary.ts";
-import { buildTimeline } from "./timeline.ts";
+import { buildTimeline, summarize } from "./replay.ts";
 import { RECORDED, shuffled, syntheticRun, task, taskId } from "../../testing/runs.ts";
 
 const TEN = Array.from({ length: 10 }, (_, i) => taskId(i + 1));

@@ -1,12 +1,11 @@
 /**
  * What a run did: how many of its tasks completed, were dead-lettered or are still missing, who
  * ran how many for how long, and the notable tasks (redelivered, completed twice,
- * dead-lettered). A {@linkcode RunRecord} keeps it as events arrive; `render/summary.ts` prints it.
+ * dead-lettered). This module is its shape only: a `RunRecord` (`run_record.ts`) keeps it as events
+ * arrive, `summarize` (`replay.ts`) makes it from an array of events, and `render/summary.ts`
+ * prints it.
  * @module
  */
-import type { TareasEvent } from "../core/events.ts";
-import { RunRecord } from "./run_record.ts";
-
 /** Per-worker totals. */
 export interface WorkerTotals {
   /** Task completions by this worker (duplicates included). */
@@ -72,22 +71,4 @@ export interface RunSummary {
    * summed.
    */
   untracked: WorkerTotals;
-}
-
-/**
- * Summarises the events of the tasks in `taskIds` (events of other tasks are ignored): a
- * {@linkcode RunRecord} fed with every event.
- *
- * @example
- * ```ts
- * console.log(renderSummary(summarize(events, new Set(tasks.map((task) => task.id)))));
- * ```
- */
-export function summarize(
-  events: Iterable<TareasEvent>,
-  taskIds: Iterable<string>,
-): RunSummary {
-  const record = new RunRecord(taskIds);
-  for (const event of events) record.record(event);
-  return record.summary();
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { TareasEvent } from "../core/events.ts";
-import { buildTimeline, type Timeline, type TimelineBar } from "./timeline.ts";
+import { buildTimeline } from "./replay.ts";
+import type { Timeline, TimelineBar } from "./timeline.ts";
 import { RECORDED, shuffled, task, WORKERS } from "../../testing/runs.ts";
 
 function findBar(timeline: Timeline, worker: string, seq: number): TimelineBar {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { RunRecord } from "../run_record.ts";
-import { summarize } from "../summary.ts";
+import { summarize } from "../replay.ts";
 import { RECORDED, task, taskId } from "../../../testing/runs.ts";
 import { renderSummary } from "./summary.ts";
 

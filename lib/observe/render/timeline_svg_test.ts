@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { TareasEvent } from "../../core/events.ts";
 import { RunRecord } from "../run_record.ts";
-import { buildTimeline } from "../timeline.ts";
+import { buildTimeline } from "../replay.ts";
 import { RECORDED, syntheticRun, task, taskId, WORKERS } from "../../../testing/runs.ts";
 import { renderTimelineSvg } from "./timeline_svg.ts";
 
