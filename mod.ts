@@ -37,7 +37,7 @@ export {
   type EnqueueOptions,
   type Producer,
   type ProducerOptions,
-} from "./lib/core/producer.ts";
+} from "./lib/core/producer/mod.ts";
 export {
   sleepHandler,
   type TaskContext,
@@ -53,15 +53,18 @@ export {
   type TaskEvent,
   type WorkerEvent,
 } from "./lib/core/events.ts";
-export { type EventWatch, watchEvents, type WatchOptions } from "./lib/observe/watch.ts";
+export {
+  type QueueCounts,
+  type QueueState,
+  type QueueWatcher,
+  type WatchOptions,
+  watchQueue,
+  type WatchUpdate,
+} from "./lib/observe/watch.ts";
 export {
   type MonitorOptions,
   type MonitorSnapshot,
-  type QueueCounts,
   QueueMonitor,
-  type QueueWatch,
-  type QueueWatchOptions,
-  watchQueue,
   type WorkerState,
   type WorkerView,
 } from "./lib/observe/monitor.ts";
@@ -81,6 +84,7 @@ export {
 export {
   BrokerUnreachableError,
   ConfigError,
+  ConnectionLostError,
   TareasError,
   TaskFormatError,
   TaskTimeoutError,

@@ -1,5 +1,5 @@
 /**
- * `deno task produce`: the producer's command line over the library (`lib/core/producer.ts`): random
+ * `deno task produce`: the producer's command line over the library (`lib/core/producer/mod.ts`): random
  * tasks of the original story or JSON Lines from standard input, and with `--wait` the run
  * watched to its end (`lib/cli/run_wait.ts`). Run `deno task produce --help` for flags.
  * @module
@@ -8,12 +8,11 @@ import { runMain } from "./lib/cli/main.ts";
 import { parseProducerArgs, PRODUCER_HELP, type ProducerConfig } from "./lib/cli/config.ts";
 import { UsageError } from "./lib/core/errors.ts";
 import { log } from "./lib/core/log.ts";
-import { createProducer, type Producer } from "./lib/core/producer.ts";
-import { RunRecord } from "./lib/observe/run_record.ts";
-import { waitForRun } from "./lib/cli/run_wait.ts";
+import { createProducer, type Producer } from "./lib/core/producer/mod.ts";
+import type { RunRecord } from "./lib/observe/run_record.ts";
+import { RunWatch } from "./lib/cli/run_wait.ts";
 import { randomComplexity } from "./lib/core/task.ts";
 import { printable } from "./lib/core/text.ts";
-import { watchEvents } from "./lib/observe/watch.ts";
 
 /** Tasks handed to the library at once: bounds the memory of a large run. */
 const CHUNK = 10_000;
@@ -23,11 +22,8 @@ async function produce(config: ProducerConfig): Promise<number> {
   const logger = log("producer");
   if (config.timeline !== undefined) await checkWritable(config.timeline);
   const { url, queue, heartbeat } = config;
-  const record = config.wait ? new RunRecord([]) : undefined;
   // Subscribed before the first publish, so no event of the run can be missed.
-  await using watch = record
-    ? await watchEvents({ url, queue, heartbeat, onEvent: (event) => record.record(event) })
-    : undefined;
+  await using run = config.wait ? await RunWatch.open({ url, queue, heartbeat }) : undefined;
   await using producer = await createProducer({ url, queue, heartbeat, awaited: config.wait });
   logger.info("Publishing {count} task(s) to {queue}", {
     count: config.stdin ? "standard input's" : config.count,
@@ -35,19 +31,15 @@ async function produce(config: ProducerConfig): Promise<number> {
   });
   const started = performance.now();
   const count = config.stdin
-    ? await publishLines(producer, record)
-    : await publishRandom(producer, config, record);
+    ? await publishLines(producer, run?.record)
+    : await publishRandom(producer, config, run?.record);
   logger.info("Published {count} task(s) to {queue}, all confirmed by the broker in {ms} ms", {
     count,
     queue,
     ms: Math.round(performance.now() - started),
   });
-  if (watch === undefined || record === undefined) return 0;
-  return await waitForRun(record, watch, {
-    queue,
-    timeoutMs: config.timeoutMs,
-    timeline: config.timeline,
-  });
+  if (run === undefined) return 0;
+  return await run.wait({ timeoutMs: config.timeoutMs, timeline: config.timeline });
 }
 
 /**

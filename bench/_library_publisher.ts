@@ -9,7 +9,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { createProducer } from "../lib/core/producer.ts";
+import { createProducer } from "../lib/core/producer/mod.ts";
 import { publishingLine } from "./_procfs.ts";
 import { amqpUrl, nowMs } from "./_util.ts";
 

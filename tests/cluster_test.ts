@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import amqp from "../lib/deps/amqplib.ts";
 import type { TareasEvent, TaskEvent } from "../lib/core/events.ts";
-import { createProducer, type Producer } from "../lib/core/producer.ts";
+import { createProducer, type Producer } from "../lib/core/producer/mod.ts";
 import { declareTopology } from "../lib/core/topology.ts";
 import { canStartCluster, type Cluster, startCluster } from "../lib/operate/local_cluster.ts";
 import { type Child, run, Scenario, within } from "../testing/scenario.ts";

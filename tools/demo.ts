@@ -14,12 +14,11 @@ import { eventsExchange, type TareasEvent } from "../lib/core/events.ts";
 import { renderSummary } from "../lib/observe/render/summary.ts";
 import { renderTimelineSvg } from "../lib/observe/render/timeline_svg.ts";
 import { renderTimelineText } from "../lib/observe/render/timeline_text.ts";
-import { summarize } from "../lib/observe/summary.ts";
 import { printable } from "../lib/core/text.ts";
-import { buildTimeline } from "../lib/observe/timeline.ts";
+import { buildTimeline, summarize } from "../lib/observe/replay.ts";
 import { deadQueue } from "../lib/core/topology.ts";
 import { parseBrokerUrls, redactUrl } from "../lib/core/url.ts";
-import { watchEvents } from "../lib/observe/watch.ts";
+import { watchQueue } from "../lib/observe/watch.ts";
 import { findOrStartBroker } from "../lib/operate/local_broker.ts";
 import { type Cluster, startCluster } from "../lib/operate/local_cluster.ts";
 
@@ -107,42 +106,53 @@ async function story(
   stopped: AbortSignal,
 ): Promise<number> {
   const { queue, workers, count, timeScale } = config;
-  const events: TareasEvent[] = [];
-  const waiters: (() => void)[] = [];
-  let killedWorker: string | undefined;
-  let killedNode: string | undefined;
-  await using _watch = await watchEvents({
+  // Durable: on a cluster, the node this connection is on may be the one killed.
+  await using watcher = await watchQueue({
     url: broker.url,
     queue,
-    onEvent: (event) => {
-      events.push(event);
-      narrate(event);
-      const completions = events.filter((e) => e.type === "task.completed").length;
-      if (event.type === "task.started" && !killedWorker && completions > 0) {
-        // Kill this worker halfway into its task (every task lasts at least 1 s × time-scale).
-        killedWorker = event.worker;
-        setTimeout(() => {
-          say(`✗ SIGKILL ${printable(event.worker)} in the middle of task #${event.seq}`);
-          children.get(event.worker)?.kill("SIGKILL");
-        }, 500 * timeScale);
-      }
-      if (broker.cluster && killedWorker && !killedNode && completions >= 3) {
-        killedNode = "…";
-        killLeader(broker.cluster, queue).then((node) => killedNode = node);
-      }
-      for (const waiter of waiters.splice(0)) waiter();
-    },
+    durable: true,
+    signal: stopped,
   });
+  const events: TareasEvent[] = [];
+  let changed = Promise.withResolvers<void>();
+  let killedWorker: string | undefined;
+  let killedNode: string | undefined;
+  const onEvent = (event: TareasEvent) => {
+    events.push(event);
+    narrate(event);
+    const completions = events.filter((e) => e.type === "task.completed").length;
+    if (event.type === "task.started" && !killedWorker && completions > 0) {
+      // Kill this worker halfway into its task (every task lasts at least 1 s × time-scale).
+      killedWorker = event.worker;
+      setTimeout(() => {
+        say(`✗ SIGKILL ${printable(event.worker)} in the middle of task #${event.seq}`);
+        children.get(event.worker)?.kill("SIGKILL");
+      }, 500 * timeScale);
+    }
+    if (broker.cluster && killedWorker && !killedNode && completions >= 3) {
+      killedNode = "…";
+      killLeader(broker.cluster, queue).then((node) => killedNode = node);
+    }
+  };
+  // Read all along, so that the kill lands in the middle of a task; a state comes every second.
+  const following = (async () => {
+    for await (const update of watcher) {
+      if (update.kind === "event") onEvent(update.event);
+      changed.resolve();
+      changed = Promise.withResolvers();
+    }
+  })();
+  following.catch(() => {}); // until() reports it
   const until = async (done: () => boolean, what: string, ms: number) => {
     const deadline = Date.now() + ms;
     while (!done()) {
-      if (stopped.aborted) throw new TareasError("Stopped by Ctrl-C before the end", 1);
-      if (Date.now() > deadline) throw new TareasError(`Demo timed out waiting for ${what}`, 1);
-      await new Promise<void>((resolve) => {
-        waiters.push(resolve);
-        stopped.addEventListener("abort", () => resolve(), { once: true });
-        setTimeout(resolve, 1000);
-      });
+      if (Date.now() > deadline) throw new TareasError(`Demo timed out waiting for ${what}`);
+      // The watcher closes only at Ctrl-C; a connection that gives up rejects.
+      const open = await Promise.race([
+        changed.promise.then(() => true),
+        following.then(() => false),
+      ]);
+      if (!open) throw new TareasError("Stopped by Ctrl-C before the end");
     }
   };
 
@@ -172,7 +182,7 @@ async function story(
     say(`publishing ${count} tasks of 1-5 s${timeScale === 1 ? "" : ` (× ${timeScale})`}`);
     const producer = await spawn("produce", broker.url, ["--queue", queue, "--count", `${count}`])
       .status;
-    if (!producer.success) throw new TareasError(`Producer exited ${producer.code}`, 1);
+    if (!producer.success) throw new TareasError(`Producer exited ${producer.code}`);
 
     const completed = () =>
       summarize(events, new Set(events.flatMap((e) => "taskId" in e ? [e.taskId] : []))).completed;

@@ -11,9 +11,9 @@ import {
   parseStatusArgs,
   type StatusConfig,
 } from "../lib/cli/config.ts";
-import { errorMessage } from "../lib/core/errors.ts";
 import { STATUS_INTERVAL_MS } from "../lib/core/events.ts";
-import { type MonitorSnapshot, type QueueWatch, watchQueue } from "../lib/observe/monitor.ts";
+import { type MonitorSnapshot, QueueMonitor } from "../lib/observe/monitor.ts";
+import { watchQueue } from "../lib/observe/watch.ts";
 import { log } from "../lib/core/log.ts";
 import { printable } from "../lib/core/text.ts";
 import { DEFAULT_QUEUE } from "../lib/core/topology.ts";
@@ -55,92 +55,100 @@ export type StatusSnapshot = MonitorSnapshot;
 /** Most worker rows printed; `--json` has them all. */
 const MAX_ROWS = 100;
 
-async function status(config: StatusConfig): Promise<number> {
-  let notify = () => {};
-  await using watch = await watchQueue({
+/**
+ * How often a snapshot reads the counts while it listens: it ends at the first update after every
+ * consumer has reported, or after 1.25 status intervals (every live worker reports within one).
+ */
+const SNAPSHOT_TICK_MS = STATUS_INTERVAL_MS / 4;
+const SNAPSHOT_LISTEN_MS = STATUS_INTERVAL_MS * 1.25;
+
+function status(config: StatusConfig): Promise<number> {
+  return config.watch ? watchStatus(config) : snapshot(config);
+}
+
+/** Prints one snapshot, once every consumer has reported (see {@linkcode SNAPSHOT_TICK_MS}). */
+async function snapshot(config: StatusConfig): Promise<number> {
+  const logger = log("status");
+  await using watcher = await watchQueue({
     url: config.url,
     queue: config.queue,
     heartbeat: config.heartbeat,
     name: "tareas status",
-    onEvent: () => notify(),
+    countsEveryMs: SNAPSHOT_TICK_MS,
   });
-  if (!config.watch) {
-    // The queue first: a mistyped name is one line at once, and nothing listens for it.
-    await watch.refresh();
-    await settle(watch, (listener) => notify = listener);
-    await watch.refresh();
-    const snapshot = watch.monitor.snapshot();
-    console.log(config.json ? JSON.stringify(snapshot, null, 2) : render(snapshot));
-    return 0;
+  // The queue first: a mistyped name is one line at once, and nothing listens for it.
+  if (watcher.state.error) throw watcher.state.error;
+  const monitor = new QueueMonitor(config.queue);
+  if (!watcher.state.listening) {
+    // No events exchange: no tareas worker has ever run on this queue.
+    logger.debug("Snapshot without listening: the events exchange does not exist");
+    monitor.setCounts(watcher.state.counts!);
+  } else {
+    const started = performance.now();
+    for await (const update of watcher) {
+      if (update.kind === "event") monitor.observe(update.event);
+      else if (update.state.error) throw update.state.error; // deleted meanwhile
+      else monitor.setCounts(update.state.counts!);
+      if (
+        monitor.reportedOnline() >= monitor.counts.consumers ||
+        performance.now() - started >= SNAPSHOT_LISTEN_MS
+      ) break;
+    }
+    logger.debug(
+      "Snapshot after listening {ms} ms: {reported} of {consumers} consumers reported",
+      {
+        ms: Math.round(performance.now() - started),
+        reported: monitor.reportedOnline(),
+        consumers: monitor.counts.consumers,
+      },
+    );
   }
+  const shown = monitor.snapshot();
+  console.log(config.json ? JSON.stringify(shown, null, 2) : render(shown));
+  return 0;
+}
+
+/**
+ * Prints a snapshot at every state the watcher reads (every second) until a first SIGINT or
+ * SIGTERM; another one, a moment later, exits at once. A queue that does not exist is waited for.
+ */
+async function watchStatus(config: StatusConfig): Promise<number> {
   const stop = new AbortController();
-  // The first SIGINT or SIGTERM stops it; another one, a moment later, exits at once.
   const signals = onStopSignals(() => stop.abort(), () => Deno.exit(0));
-  const terminal = Deno.stdout.isTerminal();
-  const encoder = new TextEncoder();
-  let started = false; // a first refresh succeeded or found no queue: later errors are shown
   try {
-    while (!stop.signal.aborted) {
-      let text: string;
-      try {
-        await watch.refresh();
-        started = true;
-        text = render(watch.monitor.snapshot());
-      } catch (error) {
-        // A queue not declared yet, or deleted while watched (a migration): wait for it. Any
-        // other error ends the command at first; once it has started, it is shown and retried.
-        if (watch.declared !== false && !started) throw error;
-        started = true;
-        text = watch.declared === false
-          ? `waiting for queue ${printable(config.queue)} to be declared`
-          : `queue ${printable(config.queue)}: ${printable(errorMessage(error))}`;
+    await using watcher = await watchQueue({
+      url: config.url,
+      queue: config.queue,
+      heartbeat: config.heartbeat,
+      name: "tareas status",
+      signal: stop.signal,
+    });
+    // A queue not declared yet (or deleted while watched: a migration) is waited for. Any other
+    // problem ends the command at first; later, it is shown until it goes away.
+    if (watcher.state.error && watcher.state.declared !== false) throw watcher.state.error;
+    const monitor = new QueueMonitor(config.queue);
+    const terminal = Deno.stdout.isTerminal();
+    const encoder = new TextEncoder();
+    for await (const update of watcher) {
+      if (update.kind === "event") {
+        monitor.observe(update.event);
+        continue;
       }
+      const { declared, counts, error } = update.state;
+      if (counts) monitor.setCounts(counts);
+      const text = declared === false
+        ? `waiting for queue ${printable(config.queue)} to be declared`
+        : error
+        ? `queue ${printable(config.queue)}: ${printable(error.message)}`
+        : render(monitor.snapshot());
       // Clear-screen escapes only where a terminal interprets them; plain snapshots elsewhere.
       const out = terminal ? `\x1b[H\x1b[2J${text}\n(Ctrl-C to quit)\n` : `${text}\n\n`;
       await Deno.stdout.write(encoder.encode(out));
-      await new Promise((resolve) => {
-        const timer = setTimeout(resolve, 1000);
-        stop.signal.addEventListener("abort", () => {
-          clearTimeout(timer);
-          resolve(undefined);
-        }, { once: true });
-      });
     }
   } finally {
     signals.remove();
   }
   return 0;
-}
-
-/**
- * Listens until as many distinct workers online have reported as the broker counts consumers,
- * or for at most 1.25 status intervals (every live worker reports within one).
- */
-async function settle(watch: QueueWatch, onEvent: (listener: () => void) => void): Promise<void> {
-  const logger = log("status");
-  if (!watch.listening) {
-    // No events exchange: no tareas worker has ever run on this queue.
-    logger.debug("Snapshot without listening: the events exchange does not exist");
-    return;
-  }
-  const started = performance.now();
-  const done = () => watch.monitor.reportedOnline() >= watch.monitor.counts.consumers;
-  if (!done()) {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, STATUS_INTERVAL_MS * 1.25);
-      onEvent(() => {
-        if (!done()) return;
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-    onEvent(() => {});
-  }
-  logger.debug("Snapshot after listening {ms} ms: {reported} of {consumers} consumers reported", {
-    ms: Math.round(performance.now() - started),
-    reported: watch.monitor.reportedOnline(),
-    consumers: watch.monitor.counts.consumers,
-  });
 }
 
 /** Renders a snapshot as a screen of text; every name from an event is escaped. */

@@ -1,19 +1,20 @@
 /**
- * What `produce --wait` does once its tasks are published: shows progress until every task has
- * completed or been dead-lettered, says when nothing is consuming the queue, and ends with the
- * run's summary and timeline and an exit code that tells the truth.
+ * What `produce --wait` does: follows the run's events from before its first task is published,
+ * then, once they are published, shows progress until every task has completed or been
+ * dead-lettered, says when nothing is consuming the queue, and ends with the run's summary and
+ * timeline and an exit code that tells the truth.
  * @module
  */
 import { onStopSignals } from "./main.ts";
 import { TareasError } from "../core/errors.ts";
 import { holdTerminalLine, log } from "../core/log.ts";
+import { printable } from "../core/text.ts";
 import { Progress } from "../observe/render/progress.ts";
 import { renderSummary } from "../observe/render/summary.ts";
 import { renderTimelineSvg } from "../observe/render/timeline_svg.ts";
 import { renderTimelineText } from "../observe/render/timeline_text.ts";
-import type { RunRecord } from "../observe/run_record.ts";
-import { printable } from "../core/text.ts";
-import type { EventWatch } from "../observe/watch.ts";
+import { RunRecord } from "../observe/run_record.ts";
+import { type QueueState, type QueueWatcher, watchQueue } from "../observe/watch.ts";
 
 /** Exit code of `produce --wait` when every task finished but some were dead-lettered. */
 export const EXIT_DEAD_LETTERED = 3;
@@ -21,10 +22,18 @@ export const EXIT_DEAD_LETTERED = 3;
 /** How often `--wait` checks that something consumes the queue, in ms. */
 const CONSUMER_CHECK_MS = 2_000;
 
-/** Options of {@linkcode waitForRun}. */
-export interface RunWaitOptions {
-  /** The work queue, named in the hint to start a worker. */
+/** Options of {@linkcode RunWatch.open}. */
+export interface RunWatchOptions {
+  /** Broker URL. */
+  url: string;
+  /** The work queue the run's tasks are published to. */
   queue: string;
+  /** AMQP heartbeat in seconds, 0 to disable. */
+  heartbeat: number;
+}
+
+/** Options of {@linkcode RunWatch.wait}. */
+export interface RunWaitOptions {
   /** Give up after this many ms, 0 for never. */
   timeoutMs: number;
   /** Write the timeline as SVG to this file. */
@@ -32,87 +41,133 @@ export interface RunWaitOptions {
 }
 
 /**
- * Waits until every task of `record` has completed or been dead-lettered, then prints the summary
- * and the timeline. Resolves with the exit code: 0 when every task completed,
- * {@linkcode EXIT_DEAD_LETTERED} when some were dead-lettered (the summary lists them with their
- * reasons), 1 when a first SIGINT or SIGTERM stopped the wait (a second one exits at once).
- *
- * @throws {TareasError} when `timeoutMs` passes first, or the watch's connection gives up.
+ * A run followed through a durable watcher, so that no event of it is missed even across
+ * reconnects: every event goes into {@linkcode RunWatch.record} as it arrives, while the tasks are
+ * being published and while they are waited for.
  */
-export async function waitForRun(
-  record: RunRecord,
-  watch: EventWatch,
-  options: RunWaitOptions,
-): Promise<number> {
-  const logger = log("producer");
-  const encoder = new TextEncoder();
-  const progress = new Progress({
-    total: record.counts().total,
-    isTty: Deno.stdout.isTerminal(),
-    write: (text) => Deno.stdout.writeSync(encoder.encode(text)),
-  });
-  const release = holdTerminalLine(progress);
-  const ended = Promise.withResolvers<"finished" | "interrupted">();
-  const tick = () => {
-    const { completed, deadLettered, missing } = record.counts();
-    progress.update({ completed, deadLettered });
-    if (missing === 0) ended.resolve("finished");
-  };
-  const ticker = setInterval(tick, 200);
-  // Say it once, and again only once a worker has consumed or been heard of since.
-  let warnedAt: number | undefined;
-  const checker = setInterval(async () => {
-    const counts = await watch.queueCounts();
-    if (counts === undefined) return;
-    const { events } = record.counts();
-    if (counts.consumers > 0) {
-      warnedAt = undefined;
-    } else if (warnedAt === undefined || events > warnedAt) {
-      warnedAt = events;
-      logger.warn(
-        "Nothing is consuming {queue}: start a worker with: deno task work --queue {queue}",
-        { queue: printable(options.queue) },
-      );
-    }
-  }, CONSUMER_CHECK_MS);
-  const signals = onStopSignals(() => ended.resolve("interrupted"), () => Deno.exit(1));
-  const timeout = options.timeoutMs > 0 ? AbortSignal.timeout(options.timeoutMs) : undefined;
-  const timedOut = new Promise<never>((_, reject) =>
-    timeout?.addEventListener("abort", () => {
-      const { completed, total } = record.counts();
-      reject(
-        new TareasError(
-          `Timed out after ${options.timeoutMs / 1000} s: ${completed}/${total} tasks completed`,
-          1,
-        ),
-      );
-    })
-  );
-  let end: "finished" | "interrupted";
-  try {
-    tick();
-    end = await Promise.race([ended.promise, watch.failed, timedOut]);
-  } finally {
-    clearInterval(ticker);
-    clearInterval(checker);
-    signals.remove();
-    tick();
-    release();
-    progress.finish();
-  }
-  const summary = record.summary();
-  const timeline = record.timeline();
-  console.log(renderSummary(summary));
-  console.log(renderTimelineText(timeline, { color: Deno.stdout.isTerminal() }));
-  if (options.timeline) {
-    await Deno.writeTextFile(options.timeline, renderTimelineSvg(timeline));
-    logger.info("Timeline written to {file}", { file: options.timeline });
-  }
-  if (end === "interrupted") {
-    logger.warn("Stopped waiting: {missing} task(s) not finished yet stay queued", {
-      missing: summary.missing,
+export class RunWatch implements AsyncDisposable {
+  /** The run's record: give it each task's id before the task is published (`expect`). */
+  readonly record: RunRecord = new RunRecord([]);
+  #queue: string;
+  #watcher: QueueWatcher;
+  #following: Promise<void>;
+  #onState: (state: QueueState) => void = () => {};
+
+  /** Subscribes to the events of `options.queue`; resolves once nothing can be missed. */
+  static async open(options: RunWatchOptions): Promise<RunWatch> {
+    const watcher = await watchQueue({
+      url: options.url,
+      queue: options.queue,
+      heartbeat: options.heartbeat,
+      durable: true,
+      countsEveryMs: CONSUMER_CHECK_MS,
     });
-    return 1;
+    return new RunWatch(options.queue, watcher);
   }
-  return summary.deadLettered > 0 ? EXIT_DEAD_LETTERED : 0;
+
+  private constructor(queue: string, watcher: QueueWatcher) {
+    this.#queue = queue;
+    this.#watcher = watcher;
+    this.#following = (async () => {
+      for await (const update of watcher) {
+        if (update.kind === "event") this.record.record(update.event);
+        else this.#onState(update.state);
+      }
+    })();
+    this.#following.catch(() => {}); // wait() reports it
+  }
+
+  /**
+   * Waits until every task of the record has completed or been dead-lettered, then prints the
+   * summary and the timeline. Resolves with the exit code: 0 when every task completed,
+   * {@linkcode EXIT_DEAD_LETTERED} when some were dead-lettered (the summary lists them with
+   * their reasons), 1 when a first SIGINT or SIGTERM stopped the wait (a second one exits at
+   * once).
+   *
+   * @throws {TareasError} when `timeoutMs` passes first, or the watcher's connection gives up.
+   */
+  async wait(options: RunWaitOptions): Promise<number> {
+    const { record } = this;
+    const logger = log("producer");
+    const encoder = new TextEncoder();
+    const progress = new Progress({
+      total: record.counts().total,
+      isTty: Deno.stdout.isTerminal(),
+      write: (text) => Deno.stdout.writeSync(encoder.encode(text)),
+    });
+    const release = holdTerminalLine(progress);
+    const ended = Promise.withResolvers<"finished" | "interrupted">();
+    const tick = () => {
+      const { completed, deadLettered, missing } = record.counts();
+      progress.update({ completed, deadLettered });
+      if (missing === 0) ended.resolve("finished");
+    };
+    const ticker = setInterval(tick, 200);
+    // Say it once, and again only once a worker has consumed or been heard of since.
+    let warnedAt: number | undefined;
+    this.#onState = ({ counts }) => {
+      if (counts === undefined) return; // not declared, or disconnected: nothing to tell
+      const { events } = record.counts();
+      if (counts.consumers > 0) {
+        warnedAt = undefined;
+      } else if (warnedAt === undefined || events > warnedAt) {
+        warnedAt = events;
+        logger.warn(
+          "Nothing is consuming {queue}: start a worker with: deno task work --queue {queue}",
+          { queue: printable(this.#queue) },
+        );
+      }
+    };
+    const failed = new Promise<never>((_, reject) => this.#following.catch(reject));
+    const signals = onStopSignals(() => ended.resolve("interrupted"), () => Deno.exit(1));
+    const timeout = options.timeoutMs > 0 ? AbortSignal.timeout(options.timeoutMs) : undefined;
+    const timedOut = new Promise<never>((_, reject) =>
+      timeout?.addEventListener("abort", () => {
+        const { completed, total } = record.counts();
+        reject(
+          new TareasError(
+            `Timed out after ${options.timeoutMs / 1000} s: ${completed}/${total} tasks completed`,
+          ),
+        );
+      })
+    );
+    let end: "finished" | "interrupted";
+    try {
+      tick();
+      end = await Promise.race([ended.promise, failed, timedOut]);
+    } finally {
+      clearInterval(ticker);
+      this.#onState = () => {};
+      signals.remove();
+      tick();
+      release();
+      progress.finish();
+    }
+    const summary = record.summary();
+    const timeline = record.timeline();
+    console.log(renderSummary(summary));
+    console.log(renderTimelineText(timeline, { color: Deno.stdout.isTerminal() }));
+    if (options.timeline) {
+      await Deno.writeTextFile(options.timeline, renderTimelineSvg(timeline));
+      logger.info("Timeline written to {file}", { file: options.timeline });
+    }
+    if (end === "interrupted") {
+      logger.warn("Stopped waiting: {missing} task(s) not finished yet stay queued", {
+        missing: summary.missing,
+      });
+      return 1;
+    }
+    return summary.deadLettered > 0 ? EXIT_DEAD_LETTERED : 0;
+  }
+
+  /** Stops following the run and deletes its subscription queue. Idempotent. */
+  async close(): Promise<void> {
+    await this.#watcher.close();
+    await this.#following.catch(() => {});
+  }
+
+  /** Same as {@linkcode RunWatch.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 }

@@ -1,23 +1,15 @@
 /**
  * What `status` and the dashboard show, in one model: a queue's counts from passive declares, and
  * its workers from the events they publish (`worker.online`, `worker.status` every
- * {@linkcode STATUS_INTERVAL_MS}, `task.*`, `worker.offline`). {@linkcode QueueMonitor} is the pure
- * model; {@linkcode watchQueue} feeds it from a broker without declaring anything lasting.
+ * {@linkcode STATUS_INTERVAL_MS}, `task.*`, `worker.offline`). {@linkcode QueueMonitor} is a pure
+ * model: its user feeds it the updates of a watcher (`watch.ts`).
  *
  * Every event field is untrusted: numbers that are not small non-negative integers count as
  * absent, names are bounded in length, and the number of workers tracked is capped.
  * @module
  */
-import type { Channel, ChannelModel } from "../deps/amqplib.ts";
-import { openConnection } from "../core/connection.ts";
-import { ConfigError, TareasError } from "../core/errors.ts";
-import {
-  eventsExchange,
-  STATUS_INTERVAL_MS,
-  subscribeEvents,
-  type TareasEvent,
-} from "../core/events.ts";
-import { deadQueue } from "../core/topology.ts";
+import { STATUS_INTERVAL_MS, type TareasEvent } from "../core/events.ts";
+import type { QueueCounts } from "./queue_state.ts";
 
 /**
  * A worker's state: `online` while it reports, `lost` when it was online and then sent neither
@@ -25,7 +17,7 @@ import { deadQueue } from "../core/topology.ts";
  * `offline` after its `worker.offline`.
  * @example
  * ```ts
- * const lost = watch.monitor.snapshot().workers.filter((w) => w.state === ("lost" as WorkerState));
+ * const lost = monitor.snapshot().workers.filter((w) => w.state === ("lost" as WorkerState));
  * ```
  */
 export type WorkerState = "online" | "lost" | "offline";
@@ -35,7 +27,7 @@ export type WorkerState = "online" | "lost" | "offline";
  *
  * @example
  * ```ts
- * for (const worker of watch.monitor.snapshot().workers as WorkerView[]) {
+ * for (const worker of monitor.snapshot().workers as WorkerView[]) {
  *   console.log(worker.name, worker.state, worker.inHand);
  * }
  * ```
@@ -58,28 +50,11 @@ export interface WorkerView {
 }
 
 /**
- * Counts of a queue from passive declares.
- *
- * @example
- * ```ts
- * const counts: QueueCounts = await watch.refresh();
- * ```
- */
-export interface QueueCounts {
-  /** Messages ready for delivery in the work queue. */
-  ready: number;
-  /** Consumers of the work queue. */
-  consumers: number;
-  /** Messages in the dead-letter queue. */
-  dead: number;
-}
-
-/**
  * One snapshot of a queue and its workers. The fields of `status --json`.
  *
  * @example
  * ```ts
- * const snapshot: MonitorSnapshot = watch.monitor.snapshot();
+ * const snapshot: MonitorSnapshot = monitor.snapshot();
  * console.log(snapshot.ready, snapshot.workers.length);
  * ```
  */
@@ -310,251 +285,4 @@ function count(value: unknown): number | undefined {
 
 function bounded(text: string): string {
   return text.length <= MAX_NAME_LENGTH ? text : `${text.slice(0, MAX_NAME_LENGTH - 1)}…`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Feeding the model from a broker
-
-/**
- * Options of {@linkcode watchQueue}.
- *
- * @example
- * ```ts
- * const options: QueueWatchOptions = { url, queue: "images", onEvent: (e) => console.log(e.type) };
- * await using watch = await watchQueue(options);
- * ```
- */
-export interface QueueWatchOptions extends MonitorOptions {
-  /** Broker URL. */
-  url: string;
-  /** The work queue to watch. */
-  queue: string;
-  /** AMQP heartbeat in seconds, 0 to disable. @default {15} */
-  heartbeat?: number;
-  /** Connection name shown by the broker's management tools. @default {"tareas monitor"} */
-  name?: string;
-  /** Called after the model took in each event. */
-  onEvent?: (event: TareasEvent) => void;
-}
-
-/**
- * A live {@linkcode QueueMonitor} fed from a broker.
- *
- * @example
- * ```ts
- * await using watch: QueueWatch = await watchQueue({ url, queue: "images" });
- * await watch.refresh();
- * console.log(watch.monitor.snapshot());
- * ```
- */
-export interface QueueWatch extends AsyncDisposable {
-  /** The model. */
-  readonly monitor: QueueMonitor;
-  /** Whether events are being received (false while `<queue>.events` does not exist). */
-  readonly listening: boolean;
-  /**
-   * Whether the queue existed at the last {@linkcode QueueWatch.refresh}: false while nothing has
-   * declared it yet, or since it was deleted; undefined before the first refresh and when the
-   * last one could not tell (disconnected). A long-running view keeps refreshing and says it is
-   * waiting while this is false.
-   */
-  readonly declared: boolean | undefined;
-  /**
-   * Reads the counts of the queue and its dead-letter queue with passive declares, gives them to
-   * the model, and starts listening to events if the events exchange exists by now. When the
-   * queue is gone, stops listening until it is declared again (its events exchange may be new).
-   *
-   * @throws {ConfigError} when the queue does not exist ({@linkcode QueueWatch.declared} is then
-   * false), was not set up by tareas, or a permission is missing.
-   */
-  refresh(): Promise<QueueCounts>;
-  /** Closes the connection. Idempotent. */
-  close(): Promise<void>;
-}
-
-/**
- * Connects and watches `queue`: checks the queue first, then listens to its events if its events
- * exchange exists. Declares nothing that outlives it: passive declares only, and an exclusive,
- * auto-deleted server-named queue bound to the events exchange once that exchange exists.
- *
- * @throws {ConfigError} see {@linkcode QueueWatch.refresh}; also refused credentials.
- * @throws {BrokerUnreachableError} when the broker cannot be reached.
- * @example
- * ```ts
- * await using watch = await watchQueue({ url, queue: "tareas_distribuidas" });
- * console.log(watch.monitor.snapshot());
- * ```
- */
-export async function watchQueue(options: QueueWatchOptions): Promise<QueueWatch> {
-  const { queue } = options;
-  const monitor = new QueueMonitor(queue, options);
-  let model: ChannelModel | undefined;
-  let inspect: Promise<Channel> | undefined;
-  let wantEvents = false;
-  let subscribed: ChannelModel | undefined; // the connection whose session is subscribed
-  let subscribing: Promise<void> | undefined;
-  let events: Channel | undefined; // the subscription's channel
-  let declared: boolean | undefined;
-
-  const onEvent = (event: TareasEvent) => {
-    monitor.observe(event);
-    options.onEvent?.(event);
-  };
-
-  /** A channel for passive declares; a 404 closes it, so it is reopened on demand. */
-  const channel = (): Promise<Channel> => {
-    if (model === undefined) return Promise.reject(new TareasError("Not connected", 1));
-    const current = model;
-    return inspect ??= current.createChannel().then((ch) => {
-      ch.on("error", () => {});
-      ch.on("close", () => {
-        if (model === current) inspect = undefined;
-      });
-      return ch;
-    }, (error) => {
-      inspect = undefined;
-      throw error;
-    });
-  };
-
-  /** Passive declare; undefined when the queue (or exchange) does not exist. */
-  const passive = async <T>(check: (ch: Channel) => Promise<T>): Promise<T | undefined> => {
-    const ch = await channel();
-    try {
-      return await check(ch);
-    } catch (error) {
-      if (/NOT[-_]FOUND|404/.test(String(error))) {
-        if (inspect !== undefined && (await inspect.catch(() => undefined)) === ch) {
-          inspect = undefined; // the broker closed this channel with the 404
-        }
-        return undefined;
-      }
-      throw permissionError(error, queue) ?? error;
-    }
-  };
-
-  const subscribe = async (current: ChannelModel): Promise<void> => {
-    if (subscribed === current) return;
-    const exists = await passive((ch) => ch.checkExchange(eventsExchange(queue)));
-    if (exists === undefined || model !== current) return;
-    const channel = await current.createChannel();
-    channel.on("error", () => {});
-    try {
-      await subscribeEvents(channel, queue, onEvent, {
-        declare: false,
-        onCancel: () => current.close().catch(() => {}),
-      });
-    } catch (error) {
-      throw permissionError(error, queue) ?? error;
-    }
-    events = channel;
-    subscribed = current;
-  };
-
-  /**
-   * Stops listening: the queue is gone, and whatever declares it again may declare a new events
-   * exchange, which the old binding would not follow. Closing the channel cancels the consumer,
-   * and the broker deletes its auto-delete queue.
-   */
-  const unsubscribe = async (): Promise<void> => {
-    await subscribing?.catch(() => {});
-    const channel = events;
-    events = undefined;
-    subscribed = undefined;
-    await channel?.close().catch(() => {});
-  };
-
-  const trySubscribe = (current: ChannelModel) => {
-    subscribing ??= subscribe(current).finally(() => subscribing = undefined);
-    return subscribing;
-  };
-
-  const connection = await openConnection({
-    url: options.url,
-    heartbeat: options.heartbeat ?? 15,
-    name: options.name ?? "tareas monitor",
-    setup: async (next) => {
-      model = next;
-      inspect = undefined;
-      subscribed = undefined;
-      events = undefined;
-      if (wantEvents) await trySubscribe(next);
-    },
-  });
-
-  const refresh = async (): Promise<QueueCounts> => {
-    const main = await passive((ch) => ch.checkQueue(queue)).catch((error) => {
-      declared = undefined; // the broker did not say
-      throw error;
-    });
-    declared = main !== undefined;
-    if (main === undefined) {
-      wantEvents = false;
-      if (events !== undefined || subscribing !== undefined) await unsubscribe();
-      throw new ConfigError(`Queue "${queue}" does not exist: nothing has declared it yet`);
-    }
-    const dead = await passive((ch) => ch.checkQueue(deadQueue(queue)));
-    if (dead === undefined) {
-      throw new ConfigError(
-        `Queue "${queue}" was not set up by tareas: it has no dead-letter queue ` +
-          `"${deadQueue(queue)}", so it is probably a classic queue made by the original scripts ` +
-          `(${main.messageCount} messages ready); tareas needs a quorum queue: ` +
-          `deno task migrate --queue ${queue} moves its messages into one`,
-      );
-    }
-    const counts = {
-      ready: main.messageCount,
-      consumers: main.consumerCount,
-      dead: dead.messageCount,
-    };
-    monitor.setCounts(counts);
-    wantEvents = true;
-    if (model !== undefined) await trySubscribe(model);
-    return counts;
-  };
-
-  const watch: QueueWatch = {
-    monitor,
-    get listening() {
-      return subscribed !== undefined && subscribed === model;
-    },
-    get declared() {
-      return declared;
-    },
-    refresh,
-    close: () => connection.close(),
-    [Symbol.asyncDispose]: () => connection.close(),
-  };
-  return watch;
-}
-
-/**
- * A one-line {@linkcode ConfigError} naming the permission the broker refused, or undefined when
- * `error` is not a refusal.
- */
-function permissionError(error: unknown, queue: string): ConfigError | undefined {
-  const text = error instanceof Error ? error.message : String(error);
-  if (!/ACCESS[-_]REFUSED|403/.test(text)) return undefined;
-  const detail =
-    /access to (queue|exchange) '([^']*)' in vhost '([^']*)' refused for user '([^']*)'/
-      .exec(text);
-  if (detail === null) {
-    return new ConfigError(
-      `The broker refused an operation on queue "${queue}" (ACCESS_REFUSED): ` +
-        `${text.replace(/^.*?ACCESS_REFUSED - /, "").split("\n")[0]}`,
-      { cause: error },
-    );
-  }
-  const [, kind, name, vhost, user] = detail;
-  const needed = kind === "exchange"
-    ? `read permission on exchange "${name}"`
-    : name!.startsWith("amq.gen-")
-    ? `configure, write and read permissions on server-named queues (amq.gen-.*) to listen ` +
-      `to the events of "${queue}"`
-    : `permissions on queue "${name}"`;
-  return new ConfigError(
-    `User "${user}" may not use ${kind} "${name}" in virtual host "${vhost}" ` +
-      `(ACCESS_REFUSED): it needs ${needed}`,
-    { cause: error },
-  );
 }

@@ -13,18 +13,18 @@
  * ```
  * @module
  */
-import type { ChannelModel, ConfirmChannel } from "../deps/amqplib.ts";
-import type { Span } from "../deps/opentelemetry.ts";
+import type { ChannelModel, ConfirmChannel } from "../../deps/amqplib.ts";
+import type { Span } from "../../deps/opentelemetry.ts";
 import type { Buffer } from "node:buffer";
-import { isNacked, maxMessageSize } from "./broker_errors.ts";
-import { type Connection, openConnection } from "./connection.ts";
-import { errorMessage, TareasError } from "./errors.ts";
-import { log } from "./log.ts";
-import { createTask, encodeTask, type Task, type TaskProperties, taskProperties } from "./task.ts";
-import { checkNumber, checkQueue } from "./options.ts";
-import { declareTopology } from "./topology.ts";
-import { startPublishSpan } from "./trace.ts";
-import { DEFAULT_URL, parseBrokerUrls } from "./url.ts";
+import { isNacked, maxMessageSize } from "../broker_errors.ts";
+import { type Connection, openConnection } from "../connection.ts";
+import { errorMessage, TareasError } from "../errors.ts";
+import { log } from "../log.ts";
+import { createTask, encodeTask, type Task, type TaskProperties, taskProperties } from "../task.ts";
+import { checkNumber, checkQueue } from "../options.ts";
+import { declareTopology } from "../topology.ts";
+import { startPublishSpan } from "../trace.ts";
+import { DEFAULT_URL, parseBrokerUrls } from "../url.ts";
 
 /**
  * Options of {@linkcode createProducer}.

@@ -4,9 +4,10 @@
  * guarded by a token.
  *
  * Updates: the server keeps the model (a `QueueMonitor`, the recent task events, the last
- * failures, the dead letters) and pushes the whole view as one `state` message whenever an event
- * arrives (coalesced to at most five a second) and at least every second, when it also refreshes
- * the queue counts with passive declares (plus one 100 ms after a task event). No polling of the
+ * failures, the dead letters) fed from a watcher of the queue, and pushes the whole view as one
+ * `state` message whenever an event arrives (coalesced to at most five a second) and at least
+ * every second, when the watcher reads the queue counts with passive declares (it reads them
+ * again 100 ms after a task event too). No polling of the
  * management API. The dead letters are listed again (moved through, see `dead_letters.ts`) only
  * when their count changes or after an action, and pushed as a `dead` message only then. The page is plain HTML, CSS and JavaScript (no build step, no framework): it redraws
  * from each state and builds its DOM with `textContent` and `setAttribute`, never with markup.
@@ -16,8 +17,9 @@ import { openDeadLetters } from "../dead_letters.ts";
 import type { DeadLetter, DeadLetters } from "../dead_letters.ts";
 import { isTaskEvent, type TareasEvent, type TaskEvent } from "../../core/events.ts";
 import { log } from "../../core/log.ts";
-import { type QueueWatch, watchQueue } from "../../observe/monitor.ts";
-import { buildTimeline } from "../../observe/timeline.ts";
+import { QueueMonitor } from "../../observe/monitor.ts";
+import { type QueueState, watchQueue } from "../../observe/watch.ts";
+import { buildTimeline } from "../../observe/replay.ts";
 
 /**
  * Options of {@linkcode startDashboard}.
@@ -167,7 +169,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       }
       refreshTimer ??= setTimeout(() => {
         refreshTimer = undefined;
-        refresh();
+        watcher.refresh();
       }, 100);
     } else if (event.type === "worker.online" || event.type === "worker.offline") {
       workerEvents.push({ ms: now, event });
@@ -176,19 +178,17 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     scheduleBroadcast();
   };
 
-  const watch: QueueWatch = await watchQueue({
+  const monitor = new QueueMonitor(queue);
+  const watcher = await watchQueue({
     url: options.url,
     queue,
     heartbeat: options.heartbeat ?? 15,
     name: "tareas dashboard",
-    onEvent,
   });
   let letters: DeadLetters | undefined;
   try {
-    await watch.refresh().catch((error) => {
-      // A queue not declared yet is waited for: the page says so and goes live once it is.
-      if (watch.declared !== false) throw error;
-    });
+    // A queue not declared yet is waited for: the page says so and goes live once it is.
+    if (watcher.state.error && watcher.state.declared !== false) throw watcher.state.error;
     letters = await openDeadLetters({
       url: options.url,
       queue,
@@ -196,7 +196,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       name: "tareas dashboard dead letters",
     });
   } catch (error) {
-    await watch.close();
+    await watcher.close();
     throw error;
   }
   const deadLetters = letters;
@@ -213,21 +213,32 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       updateDead();
     });
 
-  let refreshing: Promise<void> | undefined;
-  const refresh = (): Promise<void> =>
-    refreshing ??= watch.refresh().then((counts) => {
-      error = undefined;
+  const onState = (state: QueueState) => {
+    error = state.declared === false ? undefined : state.error?.message; // waiting is no error
+    if (state.counts !== undefined) {
+      monitor.setCounts(state.counts);
       // While a listing moves the dead letters through, one is briefly out of the count.
-      if (listing === undefined && counts.dead !== deadCount) {
-        deadCount = counts.dead;
+      if (listing === undefined && state.counts.dead !== deadCount) {
+        deadCount = state.counts.dead;
         listDead();
       }
-    }, (cause) => {
-      error = watch.declared === false ? undefined : message(cause); // waiting is no error
-    }).finally(() => {
-      refreshing = undefined;
-      scheduleBroadcast();
-    });
+    }
+    scheduleBroadcast();
+  };
+  const following = (async () => {
+    for await (const update of watcher) {
+      if (stopped) break;
+      if (update.kind === "queue") {
+        onState(update.state);
+      } else {
+        monitor.observe(update.event);
+        onEvent(update.event);
+      }
+    }
+  })().catch((cause) => {
+    error = message(cause); // the connection gave up
+    scheduleBroadcast();
+  });
 
   const state = () => {
     const now = Date.now();
@@ -238,7 +249,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       if (drop > 0) list.splice(0, drop);
     }
     for (const second of rate.keys()) if (second < now / 1000 - RATE_SECONDS) rate.delete(second);
-    const snapshot = watch.monitor.snapshot(now);
+    const snapshot = monitor.snapshot(now);
     const lost = snapshot.workers.filter((w) => w.state === "lost").map((w) => w.name);
     const timeline = buildTimeline([...workerEvents, ...recent].map((entry) => entry.event), {
       killed: lost,
@@ -256,8 +267,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       queue,
       error: error ?? null,
       /** False while the queue does not exist (not declared yet, or deleted): the page waits. */
-      declared: watch.declared !== false,
-      listening: watch.listening,
+      declared: watcher.state.declared !== false,
+      listening: watcher.state.listening,
       snapshot: { ...snapshot, workers: shownWorkers },
       /** Workers tracked and not sent: past MAX_WORKER_ROWS. */
       workersNotShown: snapshot.workers.length - shownWorkers.length,
@@ -344,9 +355,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   };
   const broadcast = () => sendAll(`event: state\ndata: ${JSON.stringify(state())}\n\n`);
 
-  const ticker = setInterval(() => refresh(), 1000);
   const keepAlive = setInterval(() => sendAll(": keep-alive\n\n"), 15_000);
-  refresh(); // and list the dead letters, once the queue exists
 
   const action = async (request: Request, path: string): Promise<Response> => {
     if (!sameToken(request.headers.get("x-tareas-token") ?? "", token)) {
@@ -361,7 +370,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     } catch {
       return json(400, { ok: false, message: "Expected a JSON object" });
     }
-    if (watch.declared === false) {
+    if (watcher.state.declared === false) {
       return json(409, {
         ok: false,
         message: `Queue "${queue}" does not exist yet: it has no dead letters to act on`,
@@ -384,8 +393,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         text = `Deleted ${await deadLetters.purge()} dead letters`;
       }
       logger.info("{action}: {result}", { action: path.slice(5), result: text });
-      deadCount = -1; // list again on the next refresh
-      await refresh();
+      deadCount = -1; // list again on the next state
+      await watcher.refresh();
       return json(200, { ok: true, message: text });
     } catch (cause) {
       return json(500, { ok: false, message: message(cause) });
@@ -433,9 +442,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       },
     }, handle);
   } catch (error) {
-    clearInterval(ticker);
+    stopped = true;
     clearInterval(keepAlive);
-    await Promise.allSettled([listing, watch.close(), deadLetters.close()]);
+    await Promise.allSettled([watcher.close(), following, listing, deadLetters.close()]);
     throw error;
   }
   const port = server.addr.port;
@@ -476,7 +485,6 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const close = () =>
     closing ??= (async () => {
       stopped = true;
-      clearInterval(ticker);
       clearInterval(keepAlive);
       clearTimeout(broadcastTimer);
       clearTimeout(refreshTimer);
@@ -492,9 +500,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       // closing the connections ends it (it fails) rather than wait for its answer.
       await Promise.allSettled([
         server.shutdown(),
-        refreshing,
+        watcher.close(),
+        following,
         listing,
-        watch.close(),
         deadLetters.close(),
       ]);
     })();
