@@ -5,7 +5,7 @@
  * @module
  */
 import { onStopSignals, runMain } from "../lib/cli/main.ts";
-import { type DeadConfig, ENVIRONMENT_HELP, parseDeadArgs } from "../lib/cli/config.ts";
+import { type DeadConfig, ENVIRONMENT_HELP, parseDeadArgs } from "../lib/cli/tools_config.ts";
 import { type DeadLetter, openDeadLetters } from "../lib/operate/dead_letters.ts";
 import { TareasError, UsageError } from "../lib/core/errors.ts";
 import { printable } from "../lib/core/text.ts";

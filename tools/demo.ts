@@ -7,7 +7,7 @@
  */
 import amqp from "../lib/deps/amqplib.ts";
 import { onStopSignals, runMain } from "../lib/cli/main.ts";
-import { type DemoConfig, parseDemoArgs } from "../lib/cli/config.ts";
+import { type DemoConfig, parseDemoArgs } from "../lib/cli/tools_config.ts";
 import { type Dashboard, startDashboard } from "../lib/operate/dashboard/mod.ts";
 import { TareasError } from "../lib/core/errors.ts";
 import { eventsExchange, type TareasEvent } from "../lib/core/events.ts";

@@ -6,7 +6,7 @@
  */
 import type { ChannelModel } from "../lib/deps/amqplib.ts";
 import { onStopSignals, runMain } from "../lib/cli/main.ts";
-import { MIGRATE_HELP, type MigrateConfig, parseMigrateArgs } from "../lib/cli/config.ts";
+import { MIGRATE_HELP, type MigrateConfig, parseMigrateArgs } from "../lib/cli/tools_config.ts";
 import { openConnection } from "../lib/core/connection.ts";
 import { type MigrateEvent, migrateQueue } from "../lib/operate/migrate.ts";
 

@@ -10,7 +10,7 @@ import {
   EXIT_CODES_HELP,
   parseStatusArgs,
   type StatusConfig,
-} from "../lib/cli/config.ts";
+} from "../lib/cli/tools_config.ts";
 import { STATUS_INTERVAL_MS } from "../lib/core/events.ts";
 import { type MonitorSnapshot, QueueMonitor } from "../lib/observe/monitor.ts";
 import { watchQueue } from "../lib/observe/watch.ts";

@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  DEMO_QUEUE,
-  parseDemoArgs,
-  parseProducerArgs,
-  parseStatusArgs,
-  parseWorkerArgs,
-} from "./config.ts";
+import { parseProducerArgs, parseWorkerArgs } from "./config.ts";
+import { DEMO_QUEUE, parseDemoArgs, parseStatusArgs } from "./tools_config.ts";
 import { UsageError } from "../core/errors.ts";
 import { exitCodeOf } from "./main.ts";
 import { DEFAULT_URL, redactUrl } from "../core/url.ts";
