@@ -4,7 +4,11 @@
  */
 import { delay } from "../lib/core/async.ts";
 import { onStopSignals, runMain } from "../lib/cli/main.ts";
-import { type DashboardConfig, ENVIRONMENT_HELP, parseDashboardArgs } from "../lib/cli/tools_config.ts";
+import {
+  type DashboardConfig,
+  ENVIRONMENT_HELP,
+  parseDashboardArgs,
+} from "../lib/cli/tools_config.ts";
 import { startDashboard } from "../lib/operate/dashboard/mod.ts";
 import { UsageError } from "../lib/core/errors.ts";
 import { DEFAULT_QUEUE } from "../lib/core/topology.ts";
