@@ -134,6 +134,34 @@ export class FakeChannel extends EventEmitter {
     return Promise.resolve({ queue, messageCount: 0, consumerCount: 0 });
   }
 
+  /** Every exchange declaration and binding, in order, as `exchange NAME TYPE` or `bind …`. */
+  readonly topology: string[] = [];
+
+  /** Records an exchange declaration. */
+  assertExchange(exchange: string, type: string): Promise<{ exchange: string }> {
+    this.#usable();
+    this.topology.push(`exchange ${exchange} ${type}`);
+    return Promise.resolve({ exchange });
+  }
+
+  /** Records a queue's binding. */
+  bindQueue(queue: string, source: string, pattern: string): Promise<Record<never, never>> {
+    this.#usable();
+    this.topology.push(`bind queue ${queue} to ${source} by ${pattern}`);
+    return Promise.resolve({});
+  }
+
+  /** Records an exchange's binding. */
+  bindExchange(
+    destination: string,
+    source: string,
+    pattern: string,
+  ): Promise<Record<never, never>> {
+    this.#usable();
+    this.topology.push(`bind exchange ${destination} to ${source} by ${pattern}`);
+    return Promise.resolve({});
+  }
+
   /** Closes the channel, as the client does; rejects when it is closed already. */
   close(): Promise<void> {
     if (this.closed) return Promise.reject(new Error("Channel closed"));

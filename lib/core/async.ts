@@ -21,18 +21,18 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /**
- * Waits for `result`, or rejects with the signal's reason as soon as it aborts: work that ignores
- * its signal is abandoned there, its promise left behind (a handler past its timeout).
+ * Resolves with `result`, or rejects with the signal's reason as soon as it aborts: work that
+ * ignores its signal is abandoned there, its promise left behind (a handler past its timeout).
  */
-export function abandonOnAbort(result: Promise<unknown>, signal: AbortSignal): Promise<void> {
+export function abandonOnAbort<T>(result: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     if (signal.aborted) return onAbort();
     signal.addEventListener("abort", onAbort, { once: true });
     result.then(
-      () => {
+      (value) => {
         signal.removeEventListener("abort", onAbort);
-        resolve();
+        resolve(value);
       },
       (error) => {
         signal.removeEventListener("abort", onAbort);

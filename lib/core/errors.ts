@@ -140,6 +140,70 @@ export class ConnectionLostError extends TareasError {
   }
 }
 
+/** Marks a permanent failure, whichever copy of tareas made the error (see `PermanentError`). */
+const PERMANENT = Symbol.for("tareas.permanent");
+
+/**
+ * Thrown by a handler, fails its task for good: it is dead-lettered at once, with this message as
+ * its reason, and not retried (like Celery's `Reject` or BullMQ's `UnrecoverableError`). Throw it
+ * when running the task again cannot help: a payload that can never be processed, a resource
+ * that is gone.
+ *
+ * @example
+ * ```ts
+ * const handler: TaskHandler<{ image: string }> = (task) => {
+ *   if (!task.payload.image.endsWith(".png")) throw new PermanentError("Not a PNG image");
+ * };
+ * ```
+ */
+export class PermanentError extends TareasError {
+  /** Always true: what {@linkcode isPermanentError} looks for. */
+  readonly [PERMANENT] = true;
+
+  /** Creates a permanent failure with `message` as the task's dead-letter reason. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "PermanentError";
+  }
+}
+
+/**
+ * Whether `error` is a {@linkcode PermanentError}, also one made by another copy of tareas (a
+ * handler module that imports it from elsewhere).
+ */
+export function isPermanentError(error: unknown): boolean {
+  return typeof error === "object" && error !== null &&
+    (error as Record<symbol, unknown>)[PERMANENT] === true;
+}
+
+/**
+ * The task a caller waits for (`producer.call`) was dead-lettered: its handler failed for good,
+ * its attempts ran out, or it was not a task a worker could run.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await producer.call({ image: "cat.png" }, { name: "resize" });
+ * } catch (error) {
+ *   if (error instanceof TaskDeadError) console.error(error.taskId, error.reason);
+ * }
+ * ```
+ */
+export class TaskDeadError extends TareasError {
+  /** The task's id. */
+  readonly taskId: string;
+  /** Why it was dead-lettered, as its dead letter says. */
+  readonly reason: string;
+
+  /** Creates the error of task `taskId`, dead-lettered for `reason`. */
+  constructor(taskId: string, reason: string) {
+    super(`Task ${taskId} was dead-lettered: ${reason}`);
+    this.name = "TaskDeadError";
+    this.taskId = taskId;
+    this.reason = reason;
+  }
+}
+
 /**
  * A short, secret-free, one-line description of any thrown value: the first line of an error's
  * message, with network error codes in words.

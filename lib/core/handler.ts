@@ -29,6 +29,15 @@ export interface TaskContext {
   logger: TaskLogger;
   /** Seconds of simulated work per unit of complexity (`--time-scale`). */
   timeScale: number;
+  /**
+   * Reports how far the task has come: a fraction from 0 to 1, or a small JSON object (at most
+   * 1 KiB as JSON). Calls are coalesced: the latest value goes out as a `task.progress` event
+   * (and to a caller waiting with `producer.call`) at most every 100 ms, so calling it in a tight
+   * loop costs next to nothing.
+   *
+   * @throws {TypeError} for a number outside 0 to 1, or a value that is neither.
+   */
+  progress(value: number | Record<string, unknown>): void;
 }
 
 /**
@@ -53,8 +62,10 @@ export interface TaskLogger {
 }
 
 /**
- * Runs one task. Resolve when done (the task is then acked); throw to fail the attempt (it is
- * retried with backoff, then dead-lettered). `P` is the type of `task.payload`.
+ * Runs one task. Resolve when done (the task is then acked): what it resolves with is the task's
+ * result, for a caller waiting with `producer.call` (JSON, at most 1 MiB). Throw to fail the
+ * attempt (it is retried with backoff, then dead-lettered), or throw a `PermanentError` to
+ * dead-letter it at once. `P` is the type of `task.payload`.
  *
  * @example
  * ```ts

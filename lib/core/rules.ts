@@ -113,6 +113,8 @@ export interface MessageProperties {
   timestamp?: unknown;
   /** Set by request/reply publishers. */
   correlationId?: unknown;
+  /** The reply queue of a task whose result someone waits for. */
+  replyTo?: unknown;
   /** Message type. */
   type?: unknown;
   /** The headers table. */
@@ -131,8 +133,10 @@ export interface RepublishProperties {
   timestamp?: number;
   /** Kept from the original. */
   correlationId?: string;
-  /** Kept from the original. */
+  /** Kept from the original: the task's name. */
   type?: string;
+  /** Kept from the original: where its result goes. */
+  replyTo?: string;
   /** The sender's headers within {@linkcode SENDER_HEADERS_BUDGET}, then `owned`. */
   headers: Record<string, unknown>;
 }
@@ -147,7 +151,7 @@ export function republishProperties(
   owned: Partial<Record<typeof OWNED_HEADERS[number], string | number>>,
 ): RepublishProperties {
   const properties: RepublishProperties = { persistent: true, headers: {} };
-  for (const key of ["messageId", "contentType", "correlationId", "type"] as const) {
+  for (const key of ["messageId", "contentType", "correlationId", "type", "replyTo"] as const) {
     const value = original[key];
     if (typeof value === "string" && value.length <= 255) properties[key] = value;
   }

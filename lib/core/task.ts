@@ -4,7 +4,8 @@
  *
  * On the wire a task is a persistent AMQP message whose body is a JSON object:
  * `{"id": "…", "createdAt": "2026-…Z", "payload": …, "seq": 3, "complexity": 2}`; `id` and
- * `createdAt` are required, the others optional. Any publisher can produce it (see the README's
+ * `createdAt` are required, the others optional. Its name is the message's `type` property
+ * (`"default"` when it has none). Any publisher can produce it (see the README's
  * "Enqueue from another language").
  * @module
  */
@@ -25,6 +26,11 @@ import { TaskFormatError } from "./errors.ts";
 export interface Task<P = unknown> {
   /** Unique id; also the message's `messageId`, so duplicates can be recognised. */
   id: string;
+  /**
+   * What kind of task it is, which picks its handler (`createWorker({ handlers })`); on the wire
+   * the message's `type`. `"default"` when none was given.
+   */
+  name: string;
   /** Position of the task within the producer run that made it (1-based; 0 when unknown). */
   seq: number;
   /** Simulated work: the default handler sleeps this many seconds (times `--time-scale`). */
@@ -39,14 +45,19 @@ export interface Task<P = unknown> {
 export interface CreateTaskOptions {
   /** The task id, for example an idempotency key. @default {a random UUID} */
   id?: string | undefined;
+  /** The task's name, which picks its handler. @default {"default"} */
+  name?: string | undefined;
   /** Position within the producer run. @default {0} */
   seq?: number | undefined;
   /** Seconds of simulated work for the default handler. @default {0} */
   complexity?: number | undefined;
 }
 
-/** Longest task id accepted, in characters. */
+/** Longest task id (and task name) accepted, in characters. */
 export const MAX_ID_LENGTH = 200;
+
+/** The name of a task published without one. */
+export const DEFAULT_NAME = "default";
 
 /** Largest complexity accepted: a day of simulated work. */
 export const MAX_COMPLEXITY = 86_400;
@@ -63,6 +74,7 @@ export const MAX_COMPLEXITY = 86_400;
 export function createTask<P>(payload: P, options: CreateTaskOptions = {}): Task<P> {
   const task: Task<P> = {
     id: options.id ?? crypto.randomUUID(),
+    name: options.name ?? DEFAULT_NAME,
     seq: options.seq ?? 0,
     complexity: options.complexity ?? 0,
     createdAt: isoTime(),
@@ -85,7 +97,9 @@ export function randomComplexity(min: number, max: number): number {
 export function encodeTask(task: Task): Buffer {
   let json: string;
   try {
-    json = JSON.stringify(task);
+    // The name travels as the message's type, not in the body.
+    const { id, seq, complexity, createdAt, payload } = task;
+    json = JSON.stringify({ id, seq, complexity, createdAt, payload });
   } catch (error) {
     throw new TaskFormatError(`Payload is not JSON: ${(error as Error).message}`, { cause: error });
   }
@@ -102,7 +116,11 @@ export interface TaskProperties {
   contentType: string;
   /** Seconds since the epoch. */
   timestamp: number;
-  /** `traceparent` (W3C trace context) and {@linkcode AWAITED_HEADER}, only when set. */
+  /** The task's name, unless it is the default one. */
+  type?: string;
+  /** The producer's reply queue, for a task whose result it waits for. */
+  replyTo?: string;
+  /** `traceparent` (W3C trace context), {@linkcode AWAITED_HEADER} and delay headers, when set. */
   headers?: Record<string, unknown>;
 }
 
@@ -118,22 +136,28 @@ export interface TaskPropertiesOptions {
   traceparent?: string | undefined;
   /** Someone waits for the task's completion: sets {@linkcode AWAITED_HEADER}. */
   awaited?: boolean | undefined;
+  /** The reply queue its result goes to. */
+  replyTo?: string | undefined;
 }
 
 /** The properties every task is published with: one definition for every publisher. */
 export function taskProperties(task: Task, options: TaskPropertiesOptions = {}): TaskProperties {
-  const { traceparent, awaited } = options;
-  const headers = {
-    ...(traceparent === undefined ? {} : { traceparent }),
-    ...(awaited ? { [AWAITED_HEADER]: true } : {}),
-  };
-  return {
+  const { traceparent, awaited, replyTo } = options;
+  const properties: TaskProperties = {
     persistent: true,
     messageId: task.id,
     contentType: "application/json",
     timestamp: Math.floor(Date.now() / 1000),
-    ...(traceparent === undefined && !awaited ? {} : { headers }),
   };
+  if (task.name !== DEFAULT_NAME) properties.type = task.name;
+  if (replyTo !== undefined) properties.replyTo = replyTo;
+  if (traceparent !== undefined || awaited) {
+    properties.headers = {
+      ...(traceparent === undefined ? {} : { traceparent }),
+      ...(awaited ? { [AWAITED_HEADER]: true } : {}),
+    };
+  }
+  return properties;
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -151,15 +175,17 @@ function bodyText(body: Uint8Array): string {
 }
 
 /**
- * Decodes and validates a message body into a task. Fields other than the task's are dropped.
+ * Decodes and validates a message body into a task, named by the message's `type` (`"default"`
+ * when it has none). Fields of the body other than the task's are dropped.
  *
- * @throws {TaskFormatError} when the body is too large, not JSON, or not a task.
+ * @throws {TaskFormatError} when the body is too large, not JSON, or not a task, or the type is
+ *   not a name.
  * @example
  * ```ts
- * const task = decodeTask(message.content, 1_048_576);
+ * const task = decodeTask(message.content, 1_048_576, message.properties.type);
  * ```
  */
-export function decodeTask(body: Uint8Array, maxBytes: number): Task {
+export function decodeTask(body: Uint8Array, maxBytes: number, type?: unknown): Task {
   if (body.byteLength > maxBytes) {
     throw new TaskFormatError(`Body too large: ${body.byteLength} bytes, limit ${maxBytes}`);
   }
@@ -176,16 +202,23 @@ export function decodeTask(body: Uint8Array, maxBytes: number): Task {
     string,
     unknown
   >;
-  const task = { id, seq, complexity, createdAt, payload } as Task;
+  const name = type === undefined || type === "" ? DEFAULT_NAME : type;
+  const task = { id, name, seq, complexity, createdAt, payload } as Task;
   checkTask(task, "Body is not a task");
   return task;
 }
 
 function checkTask(task: Task, problem: string): void {
-  const { id, seq, complexity, createdAt } = task as unknown as Record<string, unknown>;
+  const { id, name, seq, complexity, createdAt } = task as unknown as Record<string, unknown>;
   if (typeof id !== "string" || id.length === 0 || id.length > MAX_ID_LENGTH) {
     throw new TaskFormatError(
       `${problem}: "id" must be a string of 1 to ${MAX_ID_LENGTH} characters`,
+    );
+  }
+  if (typeof name !== "string" || name.length === 0 || name.length > MAX_ID_LENGTH) {
+    throw new TaskFormatError(
+      `${problem}: its name (the message's type) must be a string of 1 to ${MAX_ID_LENGTH} ` +
+        "characters",
     );
   }
   if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) {

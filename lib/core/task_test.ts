@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { TaskFormatError } from "./errors.ts";
-import { createTask, decodeTask, encodeTask, randomComplexity } from "./task.ts";
+import { createTask, decodeTask, encodeTask, randomComplexity, taskProperties } from "./task.ts";
 
 Deno.test("a task survives encoding and decoding unchanged, payload included", () => {
   const task = createTask(null, { seq: 3, complexity: 4 });
@@ -31,6 +31,7 @@ Deno.test("a body from another publisher needs only an id and a date", () => {
   }));
   assert.deepEqual(decodeTask(body, 1024), {
     id: "py-1",
+    name: "default",
     seq: 0,
     complexity: 0,
     createdAt: "2026-11-28T10:00:00Z",
@@ -82,5 +83,21 @@ Deno.test("malformed bodies are refused with a reason", async (t) => {
         return true;
       });
     });
+  }
+});
+
+Deno.test("a task's name travels as the message's type, not in its body", () => {
+  const task = createTask({ image: "a.png" }, { name: "resize" });
+  const body = encodeTask(task);
+  assert.equal(JSON.parse(body.toString()).name, undefined, "not in the body");
+  const properties = taskProperties(task);
+  assert.equal(properties.type, "resize");
+  assert.equal(decodeTask(body, 1024, properties.type).name, "resize");
+  assert.equal(taskProperties(createTask(null)).type, undefined, "the default name is not sent");
+  assert.equal(decodeTask(body, 1024, undefined).name, "default", "no type: the default name");
+  assert.equal(decodeTask(body, 1024, "").name, "default", "an empty type: the default name");
+  // Tried: a type that is not a name, as any publisher could send.
+  for (const type of ["x".repeat(201), 7, { a: 1 }]) {
+    assert.throws(() => decodeTask(body, 1024, type), TaskFormatError);
   }
 });

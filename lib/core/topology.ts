@@ -1,7 +1,8 @@
 /**
  * The queue topology, declared in exactly one place: the work queue (quorum, with an explicit
- * delivery limit and at-least-once dead-lettering), its dead-letter queue, the retry delay queues
- * and the events exchange.
+ * delivery limit and at-least-once dead-lettering), its dead-letter queue, its events exchange,
+ * and its binding to the delays' ladder (`delays.ts`, shared by every work queue), which holds
+ * delayed tasks and retries until their time.
  * @module
  */
 import type { Channel, ChannelModel } from "../deps/amqplib.ts";
@@ -12,6 +13,7 @@ import {
   isNotFound,
   withChannel,
 } from "./broker_errors.ts";
+import { bindDelivery } from "./delays.ts";
 import { ConfigError } from "./errors.ts";
 import { eventsExchange } from "./events.ts";
 
@@ -44,11 +46,6 @@ export function deadQueue(queue: string): string {
   return `${queue}.dead`;
 }
 
-/** Name of the queue that holds retries of `queue` for `delayMs` before returning them. */
-export function delayQueue(queue: string, delayMs: number): string {
-  return `${queue}.delay.${delayMs}`;
-}
-
 /** Arguments of the work queue. Any difference from an existing queue is a configuration error. */
 export function workQueueArguments(queue: string): Record<string, unknown> {
   return {
@@ -62,7 +59,8 @@ export function workQueueArguments(queue: string): Record<string, unknown> {
 }
 
 /**
- * Declares the work queue, its dead-letter queue and its events exchange. Idempotent.
+ * Declares the work queue, its dead-letter queue and its events exchange, and routes the tasks
+ * the delays' ladder delivers for it to it. Idempotent.
  *
  * When the work queue exists as a classic queue (the original scripts declare it so), the error
  * says so and names `deno task migrate`; given `model`, it also counts the messages waiting in it,
@@ -86,6 +84,7 @@ export async function declareTopology(
     () => channel.assertQueue(dead, { durable: true, arguments: { "x-queue-type": "quorum" } }),
   );
   await channel.assertExchange(eventsExchange(queue), "topic", { durable: true });
+  await bindDelivery(channel, queue);
 }
 
 /** What the broker reveals about a would-be work queue, from passive and plain declares. */
@@ -174,31 +173,6 @@ async function workQueueError(
     );
   }
   return inequivalentError(queue, error) ?? error;
-}
-
-/**
- * Declares the delay queue that holds failed tasks of `queue` for `delayMs`, then dead-letters
- * them back to `queue`. Idempotent.
- */
-export async function declareDelayQueue(
-  channel: Channel,
-  queue: string,
-  delayMs: number,
-): Promise<string> {
-  const name = delayQueue(queue, delayMs);
-  await declare(name, () =>
-    channel.assertQueue(name, {
-      durable: true,
-      arguments: {
-        "x-queue-type": "quorum",
-        "x-message-ttl": delayMs,
-        "x-dead-letter-exchange": "",
-        "x-dead-letter-routing-key": queue,
-        "x-dead-letter-strategy": "at-least-once",
-        "x-overflow": "reject-publish",
-      },
-    }));
-  return name;
 }
 
 async function declare(queue: string, assert: () => Promise<unknown>): Promise<void> {

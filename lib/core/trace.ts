@@ -65,22 +65,22 @@ export function startPublishSpan(
  * Runs `fn` inside the worker's span for one task, a child of the producer's span named by
  * `traceparent` when there is one, and ends the span with the outcome.
  */
-export function withProcessSpan(
+export function withProcessSpan<T>(
   queue: string,
   task: Task,
   traceparent: unknown,
-  fn: () => Promise<void> | undefined,
-): Promise<void> | undefined {
+  fn: () => T,
+): T | Promise<Awaited<T>> {
   // Not an async function: without tracing, a task that ends at once makes no promise.
   return tracing() ? processSpan(queue, task, traceparent, fn) : fn();
 }
 
-async function processSpan(
+async function processSpan<T>(
   queue: string,
   task: Task,
   traceparent: unknown,
-  fn: () => Promise<void> | undefined,
-): Promise<void> {
+  fn: () => T,
+): Promise<Awaited<T>> {
   const parent = typeof traceparent === "string" ? parseTraceparent(traceparent) : undefined;
   const parentContext = parent ? trace.setSpanContext(context.active(), parent) : context.active();
   const span = tracer.startSpan(`process ${queue}`, {
@@ -88,8 +88,9 @@ async function processSpan(
     attributes: attributes(queue, task, "process"),
   }, parentContext);
   try {
-    await context.with(trace.setSpan(parentContext, span), fn);
+    const result = await context.with(trace.setSpan(parentContext, span), fn);
     span.setStatus({ code: SpanStatusCode.OK });
+    return result;
   } catch (error) {
     span.setStatus({
       code: SpanStatusCode.ERROR,

@@ -18,6 +18,7 @@ import {
   type WorkerEvent,
 } from "../core/events.ts";
 import { log } from "../core/log.ts";
+import { MAX_PROGRESS_BYTES } from "../core/results.ts";
 
 /** How many message bodies readers ignored, by reason, since the process started. */
 export const ignoredEvents: Record<"tooLarge" | "notJson" | "notAnEvent", number> = {
@@ -106,7 +107,22 @@ function checkEvent(value: unknown): TareasEvent | undefined {
     if (typeof v.reason !== "string" || v.reason.length > MAX_REASON) return undefined;
     event.reason = v.reason;
   }
+  if (v.name !== undefined) {
+    if (!isName(v.name)) return undefined;
+    event.name = v.name;
+  }
+  if (v.progress !== undefined) {
+    if (!isProgress(v.progress)) return undefined;
+    event.progress = v.progress;
+  }
   return event;
+}
+
+/** A fraction from 0 to 1, or an object of at most {@linkcode MAX_PROGRESS_BYTES} as JSON. */
+function isProgress(value: unknown): value is number | Record<string, unknown> {
+  if (typeof value === "number") return value >= 0 && value <= 1;
+  return typeof value === "object" && value !== null && !Array.isArray(value) &&
+    JSON.stringify(value).length <= MAX_PROGRESS_BYTES;
 }
 
 function isName(value: unknown): value is string {

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { Channel } from "../deps/amqplib.ts";
-import { encodeEvents, MAX_EVENT_BYTES, type TareasEvent, workerEvent } from "../core/events.ts";
+import {
+  encodeEvents,
+  MAX_EVENT_BYTES,
+  type TareasEvent,
+  type TaskEvent,
+  workerEvent,
+} from "../core/events.ts";
 import {
   consumeEvents,
   ignoredEvents,
@@ -161,4 +167,35 @@ Deno.test("a server-named subscription without a prefetch takes no acks", async 
   channel.deliver(delivery([started], "m1"));
   assert.deepEqual(events, [started]);
   assert.deepEqual(channel.acked, []);
+});
+
+Deno.test("a task event's name and progress are read, and checked like the rest", () => {
+  const base = {
+    type: "task.progress",
+    worker: "w",
+    at: "2026-01-01T00:00:00.000Z",
+    taskId: "t",
+    seq: 1,
+    attempt: 1,
+    redelivered: false,
+  };
+  const read = (fields: Record<string, unknown>) =>
+    parseEvents(new TextEncoder().encode(JSON.stringify({ ...base, ...fields })));
+  assert.deepEqual(read({ name: "resize", progress: 0.5 }), [{
+    ...base,
+    name: "resize",
+    progress: 0.5,
+  }]);
+  assert.deepEqual((read({ progress: { page: 3, of: 10 } })[0] as TaskEvent).progress, {
+    page: 3,
+    of: 10,
+  });
+  // Tried: a forged progress out of range, an array, an object too large, a name too long.
+  for (
+    const forged of [{ progress: 2 }, { progress: [1] }, { progress: { x: "y".repeat(2_000) } }, {
+      name: "n".repeat(201),
+    }]
+  ) {
+    assert.deepEqual(read(forged), [], JSON.stringify(forged).slice(0, 60));
+  }
 });

@@ -5,28 +5,42 @@
  * @module
  */
 import type { ConsumeMessage } from "../../deps/amqplib.ts";
+import { RUN_AT_HEADER } from "../delays.ts";
 import { TaskFormatError } from "../errors.ts";
 import type { TaskEvent } from "../events.ts";
 import { undecodableReason } from "../header_guard.ts";
 import { MAX_NAME_LENGTH } from "../options.ts";
 import { type Attempt, readAttempt } from "../rules.ts";
 import { decodeTask, type Task } from "../task.ts";
+import type { Reporting } from "./progress.ts";
 import type { Session } from "./session.ts";
 
-/** One delivery and the session it arrived on (its ack is only valid there). */
-export interface Delivery {
+/**
+ * One delivery and the session it arrived on (its ack is only valid there), with what its
+ * handling learns of it.
+ */
+export interface Delivery extends Reporting {
   /** Where it arrived. */
   session: Session;
   /** The message. */
   message: ConsumeMessage;
+  /** The fields of its events, once read. */
+  fields: DeliveryFields | undefined;
 }
 
 /** The fields of a task event that describe the delivery. */
-export type DeliveryFields = Pick<TaskEvent, "taskId" | "seq" | "attempt" | "redelivered">;
+export type DeliveryFields = Pick<TaskEvent, "taskId" | "name" | "seq" | "attempt" | "redelivered">;
 
 /** A delivery read: a task to run, or the reason it is not one. */
 export type ReadDelivery<P> =
-  | { task: Task<P>; attempt: Attempt; fields: DeliveryFields; malformed?: undefined }
+  | {
+    task: Task<P>;
+    attempt: Attempt;
+    fields: DeliveryFields;
+    /** How long before the task's time ({@linkcode RUN_AT_HEADER}) comes, in ms; 0 when it has. */
+    waitMs: number;
+    malformed?: undefined;
+  }
   | { malformed: string; attempt: Attempt; fields: DeliveryFields };
 
 /**
@@ -44,14 +58,27 @@ export function readDelivery<P>(message: ConsumeMessage, maxBody: number): ReadD
     if (undecodable !== undefined) {
       throw new TaskFormatError(`Headers cannot be decoded: ${undecodable}`);
     }
-    const task = decodeTask(message.content, maxBody) as Task<P>;
-    const fields = { taskId: task.id, seq: task.seq, attempt: attempt.attempt, redelivered };
-    return { task, attempt, fields };
+    const task = decodeTask(message.content, maxBody, message.properties.type) as Task<P>;
+    const fields = {
+      taskId: task.id,
+      name: task.name,
+      seq: task.seq,
+      attempt: attempt.attempt,
+      redelivered,
+    };
+    return { task, attempt, fields, waitMs: waitFor(message.properties.headers?.[RUN_AT_HEADER]) };
   } catch (error) {
     if (!(error instanceof TaskFormatError)) throw error;
     const fields = { taskId: messageIdOf(message), seq: 0, attempt: attempt.attempt, redelivered };
     return { malformed: error.message, attempt, fields };
   }
+}
+
+/** Milliseconds until the time a run-at header names (untrusted: ignored unless a date). */
+function waitFor(runAt: unknown): number {
+  if (typeof runAt !== "string" || runAt.length > 40) return 0;
+  const wait = Date.parse(runAt) - Date.now();
+  return wait > 0 ? wait : 0;
 }
 
 /** The message's id as a task id for events: untrusted, so only a short non-empty string. */

@@ -15,9 +15,15 @@ Deno.test("a task is read with its attempt and the fields of its events", option
     MAX_BODY,
   );
   assert.equal(read.malformed, undefined);
-  assert.deepEqual(read.task, { ...task, payload: { n: 1 } });
+  assert.deepEqual(read.task, { ...task, name: "default", payload: { n: 1 } });
   assert.deepEqual(read.attempt, { attempt: 1, returns: 0 });
-  assert.deepEqual(read.fields, { taskId: "t1", seq: 3, attempt: 1, redelivered: false });
+  assert.deepEqual(read.fields, {
+    taskId: "t1",
+    name: "default",
+    seq: 3,
+    attempt: 1,
+    redelivered: false,
+  });
 });
 
 Deno.test("the attempt counts earlier attempts and this hop's returns", options, async (t) => {

@@ -25,21 +25,39 @@
  * ```
  * @module
  */
+import { Buffer } from "node:buffer";
 import type { ChannelModel } from "../../deps/amqplib.ts";
 import type { Logger } from "../../deps/logtape.ts";
 import { isoTime } from "../clock.ts";
 import { type Connection, openConnection } from "../connection.ts";
-import { ConnectionLostError, TaskTimeoutError, UsageError } from "../errors.ts";
+import { DELAY_UNIT_MS } from "../delays.ts";
+import {
+  ConnectionLostError,
+  errorMessage,
+  PermanentError,
+  TaskTimeoutError,
+  UsageError,
+} from "../errors.ts";
 import { EventPublisher } from "../event_publisher.ts";
 import { STATUS_INTERVAL_MS, type TareasEvent, type TaskEvent, workerEvent } from "../events.ts";
 import type { TaskHandler } from "../handler.ts";
 import { log } from "../log.ts";
 import { checkNumber, checkPrefetch, checkQueue, checkWorkerName } from "../options.ts";
+import {
+  encodeResult,
+  isReplyQueueOf,
+  PROGRESS_TYPE,
+  publishReply,
+  RESULT_TYPE,
+} from "../results.ts";
 import { type Attempt, deliveriesUsedUp } from "../rules.ts";
+import { DEFAULT_NAME, MAX_ID_LENGTH, type Task } from "../task.ts";
+import { printable } from "../text.ts";
 import { withProcessSpan } from "../trace.ts";
 import { DEFAULT_URL, parseBrokerUrls } from "../url.ts";
 import { type Delivery, type DeliveryFields, readDelivery } from "./delivery.ts";
 import { ListenedEventTarget } from "./listeners.ts";
+import { ProgressReports, type ProgressValue } from "./progress.ts";
 import { ack, Outcomes } from "./outcome.ts";
 import { Deadlines, runHandler, Slots } from "./runner.ts";
 import { openSession, type Session } from "./session.ts";
@@ -48,6 +66,7 @@ import {
   BROKER_CONSUMER_TIMEOUT_MS,
   type Worker,
   WorkerLifecycleEvent,
+  type WorkerObserver,
   type WorkerOptions,
 } from "./types.ts";
 
@@ -77,7 +96,8 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
   readonly closed: Promise<void>;
   #url: string;
   #heartbeat: number;
-  #handler: TaskHandler<P>;
+  /** Handlers by task name. */
+  #handlers: Map<string, TaskHandler<never>>;
   #prefetch: number;
   #concurrency: number;
   #taskTimeoutMs: number;
@@ -91,6 +111,9 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
   #deadlines: Deadlines;
   #outcomes: Outcomes;
   #rate = new CompletionRate();
+  #progress = new ProgressReports<Delivery>((delivery, value) =>
+    this.#sendProgress(delivery, value)
+  );
   #connection: Connection | undefined;
   #session: Session | undefined;
   #stopping = false;
@@ -103,16 +126,14 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
   /** The broker node (`host:port`) of the current connection. */
   #node = "";
   #settleClosed!: { resolve: () => void; reject: (error: unknown) => void };
+  /** Sessions set up so far: the first, then one per reconnect. */
+  #sessions = 0;
+  #metrics: WorkerObserver | undefined;
+  #detachMetrics: (() => void) | undefined;
 
   constructor(options: WorkerOptions<P>) {
     super();
-    if (typeof options.handler !== "function") {
-      throw new UsageError(
-        "Invalid handler: createWorker needs the function that runs each task " +
-          "(its handler option; sleepHandler is the demo's simulated work)",
-      );
-    }
-    this.#handler = options.handler;
+    this.#handlers = handlersOf(options);
     this.#url = options.url ?? DEFAULT_URL;
     parseBrokerUrls(this.#url);
     this.queue = checkQueue(options.queue);
@@ -125,6 +146,7 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
     this.#maxBody = checkNumber("maxBody", options.maxBody);
     this.#timeScale = checkNumber("timeScale", options.timeScale);
     this.#signal = options.signal;
+    this.#metrics = options.metrics;
     this.#events = new EventPublisher(this.queue);
     this.#slots = new Slots({
       concurrency: this.#concurrency,
@@ -149,6 +171,22 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
     return this.#slots.inHand;
   }
 
+  get prefetch(): number {
+    return this.#prefetch;
+  }
+
+  get concurrency(): number {
+    return this.#concurrency;
+  }
+
+  get ready(): boolean {
+    return this.#session?.consumerTag !== undefined && !this.#session.closed && !this.#stopping;
+  }
+
+  get reconnects(): number {
+    return Math.max(0, this.#sessions - 1);
+  }
+
   async start(): Promise<void> {
     this.#infoEnabled = this.#logger.isEnabledFor("info");
     if (this.#taskTimeoutMs === 0 || this.#taskTimeoutMs >= BROKER_CONSUMER_TIMEOUT_MS) {
@@ -170,6 +208,7 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
     });
     this.#statusTimer = setInterval(() => this.#publishStatus(), STATUS_INTERVAL_MS);
     this.#deadlines.start();
+    this.#detachMetrics = this.#metrics?.attach(this);
     if (this.#signal?.aborted) this.close();
     this.#signal?.addEventListener("abort", () => this.close(), { once: true });
   }
@@ -195,6 +234,7 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
     }
     await this.#slots.idle();
     this.#deadlines.stop();
+    this.#progress.stop();
     this.#session?.acks.flush();
     this.#emit(workerEvent("worker.offline", this.name));
     await this.#events.flush();
@@ -202,6 +242,7 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
     await this.#events.attach(undefined);
     await this.#connection?.close();
     this.#logger.info("Worker {name} stopped", { name: this.name });
+    this.#detachMetrics?.();
     this.#settleClosed.resolve();
   }
 
@@ -246,7 +287,7 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
     const { consumerTag } = await session.consume.consume(this.queue, (message) => {
       if (message) {
         session.acks.received(message);
-        return this.#slots.receive({ session, message });
+        return this.#slots.receive({ session, message, fields: undefined, progress: undefined });
       }
       // The broker cancelled the consumer (queue deleted, consumer timeout on 4.3+).
       if (this.#session === session && !this.#stopping) {
@@ -255,6 +296,7 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
       }
     });
     session.consumerTag = consumerTag;
+    this.#sessions++;
     this.#node = node;
     this.#emit(workerEvent("worker.online", this.name, { node }));
     this.#logger.info(
@@ -280,11 +322,20 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
       return this.#outcomes.deadLetter(delivery, fields, read.malformed);
     }
     const { task } = read;
+    delivery.fields = fields;
     if (deliveriesUsedUp(attempt)) {
       // Should this delivery end without an ack too, the broker would drop the task with no
       // event, and whoever waits for it would never hear: dead-letter it here, visibly.
       const reason = `Delivered ${attempt.returns + 1} times without an ack: each run crashed ` +
         "its worker or lost its connection";
+      this.#logger.error("Task #{seq} {taskId} dead-lettered: {reason}", { ...fields, reason });
+      return this.#outcomes.deadLetter(delivery, fields, reason);
+    }
+    // Published for later by someone who set its time in a header: back to the ladder.
+    if (read.waitMs > DELAY_UNIT_MS) return this.#outcomes.postpone(delivery, fields, read.waitMs);
+    const handler = this.#handlers.get(task.name);
+    if (handler === undefined) {
+      const reason = `no handler for task "${task.name}"`;
       this.#logger.error("Task #{seq} {taskId} dead-lettered: {reason}", { ...fields, reason });
       return this.#outcomes.deadLetter(delivery, fields, reason);
     }
@@ -314,7 +365,7 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
       );
     }
     const since = performance.now();
-    let running: Promise<void> | undefined;
+    let running: unknown;
     try {
       running = withProcessSpan(
         this.queue,
@@ -323,12 +374,13 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
         () =>
           runHandler(
             (signal) =>
-              this.#handler(task, {
+              handler(task as Task<never>, {
                 signal,
                 attempt: attempt.attempt,
                 redelivered: fields.redelivered,
                 logger: this.#handlerLogger,
                 timeScale: this.#timeScale,
+                progress: (value) => this.#progress.report(delivery, value),
               }),
             since,
             this.#deadlines,
@@ -338,10 +390,12 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
     } catch (error) {
       return this.#afterFailure(delivery, fields, attempt, since, started, error);
     }
-    if (running === undefined) return this.#afterSuccess(delivery, fields, since, started);
+    if (!(running instanceof Promise)) {
+      return this.#afterSuccess(delivery, fields, attempt, since, started, running);
+    }
     started ??= emitStarted();
     return running.then(
-      () => this.#afterSuccess(delivery, fields, since, started),
+      (result) => this.#afterSuccess(delivery, fields, attempt, since, started, result),
       (error) => this.#afterFailure(delivery, fields, attempt, since, started, error),
     );
   }
@@ -349,9 +403,80 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
   #afterSuccess(
     delivery: Delivery,
     fields: DeliveryFields,
+    attempt: Attempt,
     since: number,
     started: TaskEvent | undefined,
-  ): undefined {
+    result: unknown,
+  ): Promise<void> | undefined {
+    this.#progress.end(delivery);
+    const replyTo = delivery.message.properties.replyTo;
+    if (replyTo !== undefined && isReplyQueueOf(this.queue, replyTo)) {
+      return this.#reply(delivery, fields, attempt, since, started, replyTo, result);
+    }
+    this.#complete(delivery, fields, since, started);
+  }
+
+  /**
+   * Sends a task's result to the producer waiting for it, confirmed, before its completion and
+   * ack: a result that cannot be sent fails the attempt, one that is not JSON fails it for good.
+   */
+  async #reply(
+    delivery: Delivery,
+    fields: DeliveryFields,
+    attempt: Attempt,
+    since: number,
+    started: TaskEvent | undefined,
+    replyTo: string,
+    result: unknown,
+  ): Promise<void> {
+    let body: Buffer;
+    try {
+      body = encodeResult(result);
+    } catch (error) {
+      const reason = errorMessage(error);
+      return this.#afterFailure(
+        delivery,
+        fields,
+        attempt,
+        since,
+        started,
+        new PermanentError(reason),
+      );
+    }
+    try {
+      await publishReply(delivery.session.publish, replyTo, fields.taskId, RESULT_TYPE, body);
+    } catch (error) {
+      return this.#afterFailure(delivery, fields, attempt, since, started, error);
+    }
+    this.#complete(delivery, fields, since, started);
+  }
+
+  /** Sends the latest progress of a running task: an event, and to its caller if it has one. */
+  #sendProgress(delivery: Delivery, value: ProgressValue): void {
+    const fields = delivery.fields;
+    if (fields === undefined || delivery.session.closed) return;
+    this.#emit({
+      type: "task.progress",
+      worker: this.name,
+      at: isoTime(),
+      ...fields,
+      progress: value,
+    });
+    const replyTo = delivery.message.properties.replyTo;
+    if (isReplyQueueOf(this.queue, replyTo)) {
+      const body = Buffer.from(JSON.stringify({ progress: value }));
+      publishReply(delivery.session.publish, replyTo, fields.taskId, PROGRESS_TYPE, body)
+        .catch(() => {}); // Progress is best effort: the result is what counts.
+    }
+  }
+
+  /** A task completed: its event, its count, its ack. */
+  #complete(
+    delivery: Delivery,
+    fields: DeliveryFields,
+    since: number,
+    started: TaskEvent | undefined,
+  ): void {
     const durationMs = Math.round(performance.now() - since);
     // Ended within the events window: its completion says it all, in one message.
     if (started !== undefined) this.#events.withdraw(started);
@@ -362,6 +487,7 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
       worker: this.name,
       at: isoTime(now),
       taskId: fields.taskId,
+      name: fields.name ?? DEFAULT_NAME,
       seq: fields.seq,
       attempt: fields.attempt,
       redelivered: fields.redelivered,
@@ -386,12 +512,13 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
     started: TaskEvent | undefined,
     error: unknown,
   ): Promise<void> | undefined {
+    this.#progress.end(delivery);
     if (started !== undefined) this.#events.withdraw(started);
-    if (error instanceof ConnectionLostError) {
+    if (error instanceof ConnectionLostError || delivery.session.closed) {
       // The broker has already requeued it: neither a failure nor a retry of ours.
       this.#logger.warn("Abandoned task #{seq} {taskId}: {reason}", {
         ...fields,
-        reason: error.message,
+        reason: errorMessage(error),
       });
       return;
     }
@@ -408,4 +535,32 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
 function defaultName(): string {
   const { state } = Deno.permissions.querySync({ name: "sys", kind: "hostname" });
   return state === "granted" ? `${Deno.hostname()}-${Deno.pid}` : `worker-${Deno.pid}`;
+}
+
+/** The handlers of `options` by task name; `handler` is the default name's. */
+function handlersOf<P>(options: WorkerOptions<P>): Map<string, TaskHandler<never>> {
+  const handlers = new Map(Object.entries(options.handlers ?? {}));
+  if (options.handler !== undefined) {
+    if (handlers.has(DEFAULT_NAME)) {
+      throw new UsageError(`Invalid handlers: give handler or handlers.${DEFAULT_NAME}, not both`);
+    }
+    handlers.set(DEFAULT_NAME, options.handler as TaskHandler<never>);
+  }
+  if (handlers.size === 0) {
+    throw new UsageError(
+      "Invalid handler: createWorker needs the function that runs each task (its handler " +
+        "option, or handlers by task name; sleepHandler is the demo's simulated work)",
+    );
+  }
+  for (const [name, handler] of handlers) {
+    if (typeof handler !== "function" || name === "" || name.length > MAX_ID_LENGTH) {
+      throw new UsageError(
+        `Invalid handlers: "${
+          printable(name.slice(0, MAX_ID_LENGTH))
+        }" must be a function, named ` +
+          `by 1 to ${MAX_ID_LENGTH} characters`,
+      );
+    }
+  }
+  return handlers;
 }

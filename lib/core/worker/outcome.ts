@@ -1,8 +1,9 @@
 /**
- * The end of a delivery that did not simply complete: a failed attempt waits in a delay queue and
- * comes back, a task whose attempts are used up (or that is not a task) is copied to the
- * dead-letter queue with its reason, and only once the broker has confirmed that copy is the
- * delivery acked. When tareas cannot publish the copy itself, the delivery is rejected and the
+ * The end of a delivery that did not simply complete: a failed attempt waits in the delays'
+ * ladder and comes back, a task whose attempts are used up, that failed for good (a
+ * `PermanentError`) or that is not a task is copied to the dead-letter queue with its reason, and
+ * only once the broker has confirmed that copy (and told a caller waiting for its result) is the
+ * delivery acked. A task that arrives before its time goes back to the ladder. When tareas cannot publish the copy itself, the delivery is rejected and the
  * queue's own dead-lettering moves it. A delivery whose channel is gone is left to the broker,
  * which has requeued it already. Every path emits its event (`task.failed`, `task.dead`).
  * @module
@@ -11,11 +12,13 @@ import type { ConfirmChannel, ConsumeMessage } from "../../deps/amqplib.ts";
 import type { Logger } from "../../deps/logtape.ts";
 import { isChannelClosed } from "../broker_errors.ts";
 import { isoTime } from "../clock.ts";
-import { errorMessage } from "../errors.ts";
+import { errorMessage, isPermanentError } from "../errors.ts";
 import { MAX_REASON, type TareasEvent } from "../events.ts";
 import { afterFailure, type Attempt, republishProperties } from "../rules.ts";
 import { AWAITED_HEADER } from "../task.ts";
-import { deadQueue, declareDelayQueue } from "../topology.ts";
+import { declareDelays, publishDelayed } from "../delays.ts";
+import { encodeDead, isReplyQueueOf, publishReply, RESULT_TYPE } from "../results.ts";
+import { deadQueue } from "../topology.ts";
 import type { Delivery, DeliveryFields } from "./delivery.ts";
 
 /** What {@linkcode Outcomes} acts with. */
@@ -61,6 +64,13 @@ export class Outcomes {
   ): Promise<void> {
     const { logger, maxAttempts, retryDelayMs } = this.#options;
     const reason = errorMessage(error).slice(0, MAX_REASON - 100);
+    if (isPermanentError(error)) {
+      logger.error("Task #{seq} {taskId} failed for good, dead-lettered: {reason}", {
+        ...fields,
+        reason,
+      });
+      return this.deadLetter(delivery, fields, reason, durationMs);
+    }
     const next = afterFailure(attempt.attempt, { maxAttempts, retryDelayMs });
     if (next.action === "retry") {
       return this.retry(delivery, fields, reason, durationMs, next.delayMs);
@@ -93,14 +103,11 @@ export class Outcomes {
       { ...fields, reason, delayMs },
     );
     try {
-      let declared = session.delayQueues.get(delayMs);
-      if (declared === undefined) {
-        declared = declareDelayQueue(session.publish, queue, delayMs);
-        session.delayQueues.set(delayMs, declared);
-      }
-      await publishConfirmed(
+      await (session.delays ??= declareDelays(session.publish));
+      await publishDelayed(
         session.publish,
-        await declared,
+        queue,
+        delayMs,
         message.content,
         republishProperties(message.properties, { "x-tareas-attempts": fields.attempt }),
       );
@@ -114,6 +121,30 @@ export class Outcomes {
       }
       return this.refuse(delivery, fields, `Could not schedule a retry: ${errorMessage(error)}`);
     }
+    ack(delivery);
+  }
+
+  /**
+   * Sends a task that came before its time back to the ladder for the rest of its wait (a
+   * publisher may set `x-tareas-run-at` itself), then acks it.
+   */
+  async postpone(delivery: Delivery, fields: DeliveryFields, waitMs: number): Promise<void> {
+    const { logger, queue } = this.#options;
+    const { session, message } = delivery;
+    try {
+      await (session.delays ??= declareDelays(session.publish));
+      await publishDelayed(
+        session.publish,
+        queue,
+        waitMs,
+        message.content,
+        republishProperties(message.properties, {}),
+      );
+    } catch (error) {
+      if (this.#gone(delivery, error)) return; // The broker returns it to the queue.
+      return this.refuse(delivery, fields, `Could not delay it: ${errorMessage(error)}`);
+    }
+    logger.debug("Task {taskId} waits {waitMs} ms more for its time", { ...fields, waitMs });
     ack(delivery);
   }
 
@@ -148,6 +179,11 @@ export class Outcomes {
       }
       return this.refuse(delivery, fields, `${reason}; could not copy it: ${errorMessage(error)}`);
     }
+    try {
+      await this.#tellCaller(delivery, fields, reason);
+    } catch (error) {
+      if (this.#gone(delivery, error)) return; // Dead-lettered again when it comes back.
+    }
     emit({
       type: "task.dead",
       worker,
@@ -177,7 +213,17 @@ export class Outcomes {
       ...fields,
       reason: reason.slice(0, MAX_REASON),
     });
+    // Its caller hears of it now, without waiting: nothing else happens to the delivery.
+    this.#tellCaller(delivery, fields, reason).catch(() => {});
     delivery.session.acks.reject(delivery.message);
+  }
+
+  /** Tells the producer waiting for the task's result (if any) that it died. */
+  #tellCaller(delivery: Delivery, fields: DeliveryFields, reason: string): Promise<void> {
+    const replyTo = delivery.message.properties.replyTo;
+    if (!isReplyQueueOf(this.#options.queue, replyTo)) return Promise.resolve();
+    const body = encodeDead(reason);
+    return publishReply(delivery.session.publish, replyTo, fields.taskId, RESULT_TYPE, body);
   }
 
   /** Whether a publish failed because the delivery's channel or connection is gone. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { consumeMessage, FakeChannel, microtasksDone } from "../../../testing/fake_channel.ts";
 import type { ConsumeMessage } from "../../deps/amqplib.ts";
+import { DELAY_LEVELS, DELAY_QUEUE_HEADER, delayRoute, RUN_AT_HEADER } from "../delays.ts";
 import { isTaskEvent, MAX_REASON, type TaskEvent } from "../events.ts";
 import { log } from "../log.ts";
 import { AWAITED_HEADER } from "../task.ts";
@@ -34,7 +35,6 @@ function setup(headers?: Record<string, unknown>) {
       beforeAcks: (awaited) => order.push(awaited ? "all events" : "listened events"),
       defer: (fn) => turn.push(fn),
     }),
-    delayQueues: new Map(),
     runs: new Set(),
     closed: false,
   };
@@ -43,7 +43,7 @@ function setup(headers?: Record<string, unknown>) {
     headers: { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", ...headers },
   });
   session.acks.received(message);
-  const delivery: Delivery = { session, message };
+  const delivery: Delivery = { session, message, fields: undefined, progress: undefined };
   const outcomes = new Outcomes({
     queue: "q",
     worker: "w1",
@@ -65,7 +65,7 @@ function setup(headers?: Record<string, unknown>) {
 }
 
 Deno.test(
-  "a retry goes to its delay queue with the attempts so far, and is acked once confirmed",
+  "a retry goes down the delays' ladder with the attempts so far, and is acked once confirmed",
   options,
   async () => {
     const { consume, publish, message, delivery, outcomes, events, order, endTurn } = setup({
@@ -82,12 +82,14 @@ Deno.test(
     }]);
     assert.ok(!Number.isNaN(Date.parse(events[0]!.at)));
     await microtasksDone();
-    assert.deepEqual(publish.declared.map((d) => d.queue), ["q.delay.2000"]);
-    assert.equal(publish.declared[0]?.options?.arguments?.["x-message-ttl"], 2_000);
-    assert.equal(publish.declared[0]?.options?.arguments?.["x-dead-letter-routing-key"], "q");
+    assert.equal(publish.declared.length, DELAY_LEVELS + 1, "the ladder's queues and unrouted");
+    const route = delayRoute(2_000);
     const [retry] = publish.published;
-    assert.equal(retry?.exchange, "");
-    assert.equal(retry?.routingKey, "q.delay.2000");
+    assert.equal(retry?.exchange, route.exchange);
+    assert.equal(retry?.routingKey, route.routingKey);
+    assert.equal(retry?.options.headers[DELAY_QUEUE_HEADER], "q", "delivered back to q");
+    const runAt = Date.parse(retry?.options.headers[RUN_AT_HEADER]);
+    assert.ok(Math.abs(runAt - (Date.now() + 2_000)) < 1_000, "its time: in 2 s");
     assert.deepEqual(retry?.content, message.content);
     assert.equal(retry?.options.persistent, true);
     assert.equal(retry?.options.messageId, "t1");
@@ -104,15 +106,14 @@ Deno.test(
   },
 );
 
-Deno.test("a session declares each delay queue once", options, async () => {
-  const { publish, delivery, outcomes, session } = setup();
+Deno.test("a session declares the delays' ladder once, whatever the delays", options, async () => {
+  const { publish, delivery, outcomes } = setup();
   const first = outcomes.retry(delivery, fields, "boom", 1, 1_000);
-  const second = outcomes.retry(delivery, fields, "boom", 1, 1_000);
+  const second = outcomes.retry(delivery, fields, "boom", 1, 8_000);
   await microtasksDone();
   for (const published of publish.pending) publish.confirm(published);
   await Promise.all([first, second]);
-  assert.deepEqual(publish.declared.map((d) => d.queue), ["q.delay.1000"]);
-  assert.deepEqual([...session.delayQueues.keys()], [1_000]);
+  assert.equal(publish.declared.length, DELAY_LEVELS + 1);
   assert.equal(publish.published.length, 2);
 });
 
@@ -121,9 +122,13 @@ Deno.test(
   options,
   async (t) => {
     for (
-      const [attempt, queue] of [[1, "q.delay.1000"], [2, "q.delay.2000"], [3, "q.dead"]] as const
+      const [attempt, route, where] of [
+        [1, delayRoute(1_000).routingKey, "down the ladder for 1 s"],
+        [2, delayRoute(2_000).routingKey, "down the ladder for 2 s"],
+        [3, "q.dead", "to q.dead"],
+      ] as const
     ) {
-      await t.step(`attempt ${attempt} of 3 goes to ${queue}`, async () => {
+      await t.step(`attempt ${attempt} of 3 goes ${where}`, async () => {
         const { publish, delivery, outcomes, events } = setup();
         const failing = outcomes.failed(
           delivery,
@@ -134,7 +139,7 @@ Deno.test(
         );
         await microtasksDone();
         assert.equal(publish.published.length, 1);
-        assert.equal(publish.published[0]?.routingKey, queue);
+        assert.equal(publish.published[0]?.routingKey, route);
         publish.confirm();
         await failing;
         if (attempt < 3) {

@@ -162,21 +162,23 @@ export class Deadlines {
 }
 
 /**
- * Calls `handler` with a fresh signal, and returns a promise only when it goes on after this
- * turn: then its run is watched by `deadlines` and by `runs` (the runs its connection's loss
- * aborts) until it ends, and a run aborted meanwhile is abandoned (its promise left behind) and
- * rejects with the abort's reason. A handler that ends in this turn could not have been aborted.
+ * Calls `handler` with a fresh signal. A handler that ends in this turn (it returns anything but a
+ * thenable) could not have been aborted: its result is returned as it is. Otherwise a promise of
+ * its result is returned, and until it settles the run is watched by `deadlines` and by `runs`
+ * (the runs its connection's loss aborts); a run aborted meanwhile is abandoned (its promise left
+ * behind) and rejects with the abort's reason. So the result is a `Promise` exactly when the
+ * handler goes on after this turn.
  */
 export function runHandler(
   handler: (signal: AbortSignal) => unknown,
   since: number,
   deadlines: Deadlines,
   runs: Set<Run>,
-): Promise<void> | undefined {
+): unknown {
   const controller = new AbortController();
   const { signal } = controller;
   const result = handler(signal);
-  if (!isThenable(result)) return undefined;
+  if (!isThenable(result)) return result;
   const run: Run = { controller, deadline: deadlines.deadline(since) };
   runs.add(run);
   deadlines.add(run);
@@ -184,7 +186,10 @@ export function runHandler(
     runs.delete(run);
     deadlines.delete(run);
   };
-  return abandonOnAbort(Promise.resolve(result), signal).then(end, (error) => {
+  return abandonOnAbort(Promise.resolve(result), signal).then((value) => {
+    end();
+    return value;
+  }, (error) => {
     end();
     throw signal.aborted ? signal.reason : error;
   });

@@ -226,13 +226,13 @@ function runner() {
 }
 
 Deno.test(
-  "runHandler: a synchronous handler gets a promise of nothing and is not watched",
+  "runHandler: a synchronous handler's result comes back as it is, and it is not watched",
   options,
   () => {
     const { deadlines, runs } = runner();
     let signal: AbortSignal | undefined;
     assert.equal(runHandler((s) => void (signal = s), 0, deadlines, runs), undefined);
-    assert.equal(runHandler(() => 42, 0, deadlines, runs), undefined, "a value is not a promise");
+    assert.equal(runHandler(() => 42, 0, deadlines, runs), 42, "its result, not a promise");
     assert.equal(runs.size, 0);
     deadlines.sweep(Infinity);
     assert.equal(signal?.aborted, false, "nothing to abort: it ended");
@@ -276,7 +276,7 @@ Deno.test("runHandler: a handler's own failure rejects its promise", options, as
   const { deadlines, runs } = runner();
   const failure = new Error("boom");
   const running = runHandler(() => Promise.reject(failure), 0, deadlines, runs);
-  await assert.rejects(running!, (error) => error === failure);
+  await assert.rejects(running as Promise<unknown>, (error: unknown) => error === failure);
   assert.equal(runs.size, 0);
 });
 
@@ -300,7 +300,7 @@ Deno.test(
     assert.equal(signal?.aborted, false);
     deadlines.sweep(1_000);
     assert.ok(signal?.reason instanceof TaskTimeoutError);
-    await assert.rejects(running, (error) => error === signal?.reason);
+    await assert.rejects(running as Promise<unknown>, (error: unknown) => error === signal?.reason);
     assert.equal(runs.size, 0);
     // Its promise, left behind, may still settle: nothing hears of it (no unhandled rejection).
     handling.reject(new Error("too late"));
@@ -323,7 +323,7 @@ Deno.test(
       runs,
     )!;
     deadlines.sweep(1_000);
-    await assert.rejects(running, TaskTimeoutError);
+    await assert.rejects(running as Promise<unknown>, TaskTimeoutError);
   },
 );
 
@@ -333,7 +333,7 @@ Deno.test("runHandler: aborting the session's runs abandons its handlers", optio
   const running = runHandler(() => new Promise(() => {}), 0, deadlines, runs)!;
   // What a session does when one of its channels closes.
   for (const run of runs) run.controller.abort(lost);
-  await assert.rejects(running, (error) => error === lost);
+  await assert.rejects(running as Promise<unknown>, (error: unknown) => error === lost);
   assert.equal(runs.size, 0);
   deadlines.sweep(Infinity); // The deadlines forgot it too: no second abort.
 });

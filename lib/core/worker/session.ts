@@ -21,8 +21,8 @@ export interface Session {
   publish: ConfirmChannel;
   /** The acks of the consume channel's deliveries. */
   acks: AckBatcher<ConsumeMessage>;
-  /** Delay queues declared on this connection, by delay. */
-  delayQueues: Map<number, Promise<string>>;
+  /** The delays' ladder, once declared on this connection (at the first retry). */
+  delays?: Promise<void>;
   /** The handlers running from its deliveries, aborted when a channel of the session closes. */
   runs: Set<Run>;
   /** Its consumer, once consuming. */
@@ -73,7 +73,6 @@ export async function openSession(model: ChannelModel, options: SessionOptions):
       beforeAcks: options.beforeAcks,
       onDropped: (error) => logger.debug("Dropped an ack: {cause}", { cause: errorMessage(error) }),
     }),
-    delayQueues: new Map(),
     runs: new Set(),
     closed: false,
   };

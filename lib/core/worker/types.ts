@@ -24,7 +24,13 @@ export const BROKER_CONSUMER_TIMEOUT_MS = 30 * 60_000;
  */
 export interface WorkerOptions<P = unknown> {
   /** Runs each task: resolve when it is done, throw to fail the attempt. */
-  handler: TaskHandler<P>;
+  handler?: TaskHandler<P>;
+  /**
+   * Handlers by task name (`Task.name`, the message's `type`): a task whose name has none here is
+   * dead-lettered with the reason `no handler for task "x"`. `handler` is the one of the
+   * `"default"` name. Give `handler`, `handlers` or both.
+   */
+  handlers?: Record<string, TaskHandler<never>>;
   /** Broker URL; its password is never printed. @default {"amqp://guest:guest@127.0.0.1:5672"} */
   url?: string;
   /** Work queue. @default {"tareas_distribuidas"} */
@@ -49,6 +55,11 @@ export interface WorkerOptions<P = unknown> {
   timeScale?: number;
   /** Aborting it closes the worker gracefully, as {@linkcode Worker.close} does. */
   signal?: AbortSignal;
+  /**
+   * Where the worker's measures go, for example the Prometheus endpoint of `serveMetrics` (from
+   * `@tareas/tareas/metrics`): attached once the worker is created, detached when it closes.
+   */
+  metrics?: WorkerObserver;
 }
 
 /**
@@ -114,6 +125,17 @@ export interface Worker extends EventTarget, AsyncDisposable {
   readonly queue: string;
   /** Deliveries held: running plus waiting for a free slot. */
   readonly inHand: number;
+  /** Unacked deliveries the broker may hand it at once. */
+  readonly prefetch: number;
+  /** Handlers it runs at once. */
+  readonly concurrency: number;
+  /**
+   * Whether it is consuming on a live connection and not stopping: false while it reconnects and
+   * once `close()` began (what a readiness probe asks).
+   */
+  readonly ready: boolean;
+  /** Times it connected again after losing its connection or its channels. */
+  readonly reconnects: number;
   /**
    * Settles when the worker has stopped: resolves after {@linkcode Worker.close}, rejects when
    * its connection gave up for good (a configuration error).
@@ -136,4 +158,25 @@ export interface Worker extends EventTarget, AsyncDisposable {
     listener: EventListenerOrEventListenerObject | null,
     options?: boolean | AddEventListenerOptions,
   ): void;
+}
+
+/**
+ * Something that watches a worker through its public face (its properties and lifecycle events):
+ * metrics, a health endpoint. `attach` is called once the worker is consuming, and what it
+ * returns when the worker has closed.
+ *
+ * @example
+ * ```ts
+ * const log: WorkerObserver = {
+ *   attach: (worker) => {
+ *     const onDead = (e: Event) => console.warn((e as WorkerLifecycleEvent).detail);
+ *     worker.addEventListener("task.dead", onDead);
+ *     return () => worker.removeEventListener("task.dead", onDead);
+ *   },
+ * };
+ * ```
+ */
+export interface WorkerObserver {
+  /** Starts watching `worker`; returns what stops it. */
+  attach(worker: Worker): () => void;
 }
