@@ -2,7 +2,14 @@
  * tareas: a task queue for Deno on RabbitMQ that keeps tasks through crashes. Tasks are
  * persistent messages in a durable quorum queue, published with broker confirms; workers ack a
  * task only once its handler has finished, so a task held by a worker that dies is handed to
- * another. Failing tasks are retried with backoff, then dead-lettered with their reason.
+ * another. Failing tasks are retried with backoff, then dead-lettered with their reason. Tasks may
+ * be named (each name its handler), delayed (up to 38 days, in the broker), and waited for
+ * (`producer.call` resolves with the handler's result); handlers report progress and may fail a
+ * task for good (`PermanentError`).
+ *
+ * This module is the core. What watches a queue and what acts on it are subpath exports:
+ * `./events` (watch a queue's events and counts), `./monitor` (the model behind `status`),
+ * `./dead-letters`, `./dashboard`.
  *
  * @example Enqueue tasks and run them in the same program
  * ```ts
@@ -29,9 +36,11 @@ export {
   type Worker,
   type WorkerEventMap,
   WorkerLifecycleEvent,
+  type WorkerObserver,
   type WorkerOptions,
 } from "./lib/core/worker/mod.ts";
 export {
+  type CallOptions,
   createProducer,
   type EnqueueManyOptions,
   type EnqueueOptions,
@@ -45,6 +54,7 @@ export {
   type TaskLogger,
 } from "./lib/core/handler.ts";
 export type { Task } from "./lib/core/task.ts";
+export type { Progress, TaskResult } from "./lib/core/results.ts";
 export {
   type BaseEvent,
   EVENT_TYPES,
@@ -54,38 +64,13 @@ export {
   type WorkerEvent,
 } from "./lib/core/events.ts";
 export {
-  type QueueCounts,
-  type QueueState,
-  type QueueWatcher,
-  type WatchOptions,
-  watchQueue,
-  type WatchUpdate,
-} from "./lib/observe/watch.ts";
-export {
-  type MonitorOptions,
-  type MonitorSnapshot,
-  QueueMonitor,
-  type WorkerState,
-  type WorkerView,
-} from "./lib/observe/monitor.ts";
-export {
-  type DeadLetter,
-  type DeadLetters,
-  type DeadLettersOptions,
-  openDeadLetters,
-  type PassOptions,
-  type PassResult,
-} from "./lib/operate/dead_letters.ts";
-export {
-  type Dashboard,
-  type DashboardOptions,
-  startDashboard,
-} from "./lib/operate/dashboard/mod.ts";
-export {
   BrokerUnreachableError,
   ConfigError,
   ConnectionLostError,
+  isPermanentError,
+  PermanentError,
   TareasError,
+  TaskDeadError,
   TaskFormatError,
   TaskTimeoutError,
   UsageError,

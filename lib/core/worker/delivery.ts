@@ -5,12 +5,13 @@
  * @module
  */
 import type { ConsumeMessage } from "../../deps/amqplib.ts";
-import { RUN_AT_HEADER } from "../delays.ts";
+import { DELAY_UNIT_MS, RUN_AT_HEADER } from "../delays.ts";
 import { TaskFormatError } from "../errors.ts";
 import type { TaskEvent } from "../events.ts";
 import { undecodableReason } from "../header_guard.ts";
 import { MAX_NAME_LENGTH } from "../options.ts";
-import { type Attempt, readAttempt } from "../rules.ts";
+import { type Attempt, deliveriesUsedUp, readAttempt } from "../rules.ts";
+import type { TaskHandler } from "../handler.ts";
 import { decodeTask, type Task } from "../task.ts";
 import type { Reporting } from "./progress.ts";
 import type { Session } from "./session.ts";
@@ -72,6 +73,44 @@ export function readDelivery<P>(message: ConsumeMessage, maxBody: number): ReadD
     const fields = { taskId: messageIdOf(message), seq: 0, attempt: attempt.attempt, redelivered };
     return { malformed: error.message, attempt, fields };
   }
+}
+
+/** What to do with a delivery: run its task with its handler, dead-letter it, or let it wait. */
+export type Admission<P> =
+  | {
+    handler: TaskHandler<never>;
+    task: Task<P>;
+    attempt: Attempt;
+    fields: DeliveryFields;
+    dead?: undefined;
+    waitMs?: undefined;
+  }
+  | { dead: string; fields: DeliveryFields; handler?: undefined; waitMs?: undefined }
+  | { waitMs: number; fields: DeliveryFields; handler?: undefined; dead?: undefined };
+
+/**
+ * Decides what becomes of a delivery read: a message that is not a task, a task whose deliveries
+ * are used up or whose name has no handler is dead-lettered (with the reason); a task whose time
+ * has not come waits (more than {@linkcode DELAY_UNIT_MS} early); any other runs.
+ */
+export function admit<P>(
+  read: ReadDelivery<P>,
+  handlers: ReadonlyMap<string, TaskHandler<never>>,
+): Admission<P> {
+  const { attempt, fields } = read;
+  if (read.malformed !== undefined) return { dead: read.malformed, fields };
+  if (deliveriesUsedUp(attempt)) {
+    // Should this delivery end without an ack too, the broker would drop the task with no event,
+    // and whoever waits for it would never hear: it is dead-lettered here, visibly.
+    const reason = `Delivered ${attempt.returns + 1} times without an ack: each run crashed ` +
+      "its worker or lost its connection";
+    return { dead: reason, fields };
+  }
+  // Published for later by someone who set its time in a header: back to the ladder.
+  if (read.waitMs > DELAY_UNIT_MS) return { waitMs: read.waitMs, fields };
+  const handler = handlers.get(read.task.name);
+  if (handler === undefined) return { dead: `no handler for task "${read.task.name}"`, fields };
+  return { handler, task: read.task, attempt, fields };
 }
 
 /** Milliseconds until the time a run-at header names (untrusted: ignored unless a date). */

@@ -25,48 +25,31 @@
  * ```
  * @module
  */
-import { Buffer } from "node:buffer";
 import type { ChannelModel } from "../../deps/amqplib.ts";
 import type { Logger } from "../../deps/logtape.ts";
 import { isoTime } from "../clock.ts";
 import { type Connection, openConnection } from "../connection.ts";
-import { DELAY_UNIT_MS } from "../delays.ts";
-import {
-  ConnectionLostError,
-  errorMessage,
-  PermanentError,
-  TaskTimeoutError,
-  UsageError,
-} from "../errors.ts";
+import { ConnectionLostError, errorMessage, TaskTimeoutError } from "../errors.ts";
 import { EventPublisher } from "../event_publisher.ts";
 import { STATUS_INTERVAL_MS, type TareasEvent, type TaskEvent, workerEvent } from "../events.ts";
-import type { TaskHandler } from "../handler.ts";
 import { log } from "../log.ts";
-import { checkNumber, checkPrefetch, checkQueue, checkWorkerName } from "../options.ts";
-import {
-  encodeResult,
-  isReplyQueueOf,
-  PROGRESS_TYPE,
-  publishReply,
-  RESULT_TYPE,
-} from "../results.ts";
-import { type Attempt, deliveriesUsedUp } from "../rules.ts";
-import { DEFAULT_NAME, MAX_ID_LENGTH, type Task } from "../task.ts";
-import { printable } from "../text.ts";
+
+import type { Attempt } from "../rules.ts";
+import { DEFAULT_NAME, type Task } from "../task.ts";
 import { withProcessSpan } from "../trace.ts";
-import { DEFAULT_URL, parseBrokerUrls } from "../url.ts";
-import { type Delivery, type DeliveryFields, readDelivery } from "./delivery.ts";
+import { admit, type Delivery, type DeliveryFields, readDelivery } from "./delivery.ts";
 import { ListenedEventTarget } from "./listeners.ts";
 import { ProgressReports, type ProgressValue } from "./progress.ts";
 import { ack, Outcomes } from "./outcome.ts";
+import { replyQueueOf, sendProgress, sendResult } from "./replies.ts";
 import { Deadlines, runHandler, Slots } from "./runner.ts";
-import { openSession, type Session } from "./session.ts";
+import { openSession, type Session, startConsuming } from "./session.ts";
+import { type WorkerSettings, workerSettings } from "./settings.ts";
 import { CompletionRate } from "./status.ts";
 import {
   BROKER_CONSUMER_TIMEOUT_MS,
   type Worker,
   WorkerLifecycleEvent,
-  type WorkerObserver,
   type WorkerOptions,
 } from "./types.ts";
 
@@ -94,16 +77,7 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
   readonly name: string;
   readonly queue: string;
   readonly closed: Promise<void>;
-  #url: string;
-  #heartbeat: number;
-  /** Handlers by task name. */
-  #handlers: Map<string, TaskHandler<never>>;
-  #prefetch: number;
-  #concurrency: number;
-  #taskTimeoutMs: number;
-  #maxBody: number;
-  #timeScale: number;
-  #signal: AbortSignal | undefined;
+  #settings: WorkerSettings;
   #logger: Logger = log("worker");
   #handlerLogger: Logger = log("handler");
   #events: EventPublisher;
@@ -128,38 +102,26 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
   #settleClosed!: { resolve: () => void; reject: (error: unknown) => void };
   /** Sessions set up so far: the first, then one per reconnect. */
   #sessions = 0;
-  #metrics: WorkerObserver | undefined;
   #detachMetrics: (() => void) | undefined;
 
   constructor(options: WorkerOptions<P>) {
     super();
-    this.#handlers = handlersOf(options);
-    this.#url = options.url ?? DEFAULT_URL;
-    parseBrokerUrls(this.#url);
-    this.queue = checkQueue(options.queue);
-    this.name = checkWorkerName(options.name ?? defaultName());
-    this.#heartbeat = checkNumber("heartbeat", options.heartbeat);
-    this.#concurrency = checkNumber("concurrency", options.concurrency);
-    this.#prefetch = checkNumber("prefetch", options.prefetch ?? this.#concurrency);
-    checkPrefetch(this.#prefetch, this.#concurrency);
-    this.#taskTimeoutMs = checkNumber("taskTimeout", options.taskTimeout);
-    this.#maxBody = checkNumber("maxBody", options.maxBody);
-    this.#timeScale = checkNumber("timeScale", options.timeScale);
-    this.#signal = options.signal;
-    this.#metrics = options.metrics;
+    const settings = this.#settings = workerSettings(options);
+    this.queue = settings.queue;
+    this.name = settings.name;
     this.#events = new EventPublisher(this.queue);
     this.#slots = new Slots({
-      concurrency: this.#concurrency,
+      concurrency: settings.concurrency,
       handle: (delivery) => this.#handle(delivery),
       onError: (error) => this.#logger.error("Task handling failed: {error}", { error }),
     });
-    const timeoutMs = this.#taskTimeoutMs;
+    const timeoutMs = settings.taskTimeoutMs;
     this.#deadlines = new Deadlines(timeoutMs, () => new TaskTimeoutError(timeoutMs));
     this.#outcomes = new Outcomes({
       queue: this.queue,
       worker: this.name,
-      maxAttempts: checkNumber("maxAttempts", options.maxAttempts),
-      retryDelayMs: checkNumber("retryDelay", options.retryDelay),
+      maxAttempts: settings.maxAttempts,
+      retryDelayMs: settings.retryDelayMs,
       emit: (event) => this.#emit(event),
       logger: this.#logger,
     });
@@ -172,11 +134,11 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
   }
 
   get prefetch(): number {
-    return this.#prefetch;
+    return this.#settings.prefetch;
   }
 
   get concurrency(): number {
-    return this.#concurrency;
+    return this.#settings.concurrency;
   }
 
   get ready(): boolean {
@@ -189,16 +151,23 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
 
   async start(): Promise<void> {
     this.#infoEnabled = this.#logger.isEnabledFor("info");
-    if (this.#taskTimeoutMs === 0 || this.#taskTimeoutMs >= BROKER_CONSUMER_TIMEOUT_MS) {
+    if (
+      this.#settings.taskTimeoutMs === 0 ||
+      this.#settings.taskTimeoutMs >= BROKER_CONSUMER_TIMEOUT_MS
+    ) {
       this.#logger.warn(
         "Task timeout {timeout} is not below the broker's 30-minute consumer timeout: a task " +
           "running that long has its channel closed and is redelivered",
-        { timeout: this.#taskTimeoutMs === 0 ? "none" : `${this.#taskTimeoutMs / 1000} s` },
+        {
+          timeout: this.#settings.taskTimeoutMs === 0
+            ? "none"
+            : `${this.#settings.taskTimeoutMs / 1000} s`,
+        },
       );
     }
     this.#connection = await openConnection({
-      url: this.#url,
-      heartbeat: this.#heartbeat,
+      url: this.#settings.url,
+      heartbeat: this.#settings.heartbeat,
       name: `tareas worker ${this.name}`,
       setup: (model, node) => this.#setup(model, node),
     });
@@ -208,9 +177,10 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
     });
     this.#statusTimer = setInterval(() => this.#publishStatus(), STATUS_INTERVAL_MS);
     this.#deadlines.start();
-    this.#detachMetrics = this.#metrics?.attach(this);
-    if (this.#signal?.aborted) this.close();
-    this.#signal?.addEventListener("abort", () => this.close(), { once: true });
+    this.#detachMetrics = this.#settings.metrics?.attach(this);
+    const { signal } = this.#settings;
+    if (signal?.aborted) this.close();
+    signal?.addEventListener("abort", () => this.close(), { once: true });
   }
 
   close(): Promise<void> {
@@ -264,7 +234,7 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
   async #setup(model: ChannelModel, node: string): Promise<void> {
     const session = await openSession(model, {
       queue: this.queue,
-      prefetch: this.#prefetch,
+      prefetch: this.#settings.prefetch,
       // Every ack goes out after the events before it that someone listens to (all of them
       // before the ack of a task someone waits for).
       beforeAcks: (awaited) => awaited ? this.#events.sendNow() : this.#events.sendListened(),
@@ -284,18 +254,11 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
     this.#session = session;
     await this.#events.attach(model);
     if (this.#stopping) return;
-    const { consumerTag } = await session.consume.consume(this.queue, (message) => {
-      if (message) {
-        session.acks.received(message);
-        return this.#slots.receive({ session, message, fields: undefined, progress: undefined });
-      }
-      // The broker cancelled the consumer (queue deleted, consumer timeout on 4.3+).
-      if (this.#session === session && !this.#stopping) {
-        this.#logger.warn("The broker cancelled the consumer; reconnecting");
-        model.close().catch(() => {});
-      }
+    await startConsuming(session, this.queue, (delivery) => this.#slots.receive(delivery), () => {
+      if (this.#session !== session || this.#stopping) return;
+      this.#logger.warn("The broker cancelled the consumer; reconnecting");
+      model.close().catch(() => {});
     });
-    session.consumerTag = consumerTag;
     this.#sessions++;
     this.#node = node;
     this.#emit(workerEvent("worker.online", this.name, { node }));
@@ -304,41 +267,29 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
       {
         name: this.name,
         queue: this.queue,
-        prefetch: this.#prefetch,
-        concurrency: this.#concurrency,
+        prefetch: this.#settings.prefetch,
+        concurrency: this.#settings.concurrency,
       },
     );
   }
 
   /** Handles one delivery; returns a promise only when that takes more than this turn. */
   #handle(delivery: Delivery): Promise<void> | undefined {
-    const read = readDelivery<P>(delivery.message, this.#maxBody);
-    const { attempt, fields } = read;
-    if (read.malformed !== undefined) {
-      this.#logger.error("Malformed message {taskId} dead-lettered: {reason}", {
-        ...fields,
-        reason: read.malformed,
-      });
-      return this.#outcomes.deadLetter(delivery, fields, read.malformed);
-    }
-    const { task } = read;
+    const next = admit(
+      readDelivery<P>(delivery.message, this.#settings.maxBody),
+      this.#settings.handlers,
+    );
+    const { fields } = next;
     delivery.fields = fields;
-    if (deliveriesUsedUp(attempt)) {
-      // Should this delivery end without an ack too, the broker would drop the task with no
-      // event, and whoever waits for it would never hear: dead-letter it here, visibly.
-      const reason = `Delivered ${attempt.returns + 1} times without an ack: each run crashed ` +
-        "its worker or lost its connection";
-      this.#logger.error("Task #{seq} {taskId} dead-lettered: {reason}", { ...fields, reason });
-      return this.#outcomes.deadLetter(delivery, fields, reason);
+    if (next.dead !== undefined) {
+      this.#logger.error("Task #{seq} {taskId} dead-lettered: {reason}", {
+        ...fields,
+        reason: next.dead,
+      });
+      return this.#outcomes.deadLetter(delivery, fields, next.dead);
     }
-    // Published for later by someone who set its time in a header: back to the ladder.
-    if (read.waitMs > DELAY_UNIT_MS) return this.#outcomes.postpone(delivery, fields, read.waitMs);
-    const handler = this.#handlers.get(task.name);
-    if (handler === undefined) {
-      const reason = `no handler for task "${task.name}"`;
-      this.#logger.error("Task #{seq} {taskId} dead-lettered: {reason}", { ...fields, reason });
-      return this.#outcomes.deadLetter(delivery, fields, reason);
-    }
+    if (next.handler === undefined) return this.#outcomes.postpone(delivery, fields, next.waitMs);
+    const { handler, task, attempt } = next;
     const startedAt = Date.now();
     const emitStarted = (): TaskEvent => {
       const event: TaskEvent = {
@@ -379,7 +330,7 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
                 attempt: attempt.attempt,
                 redelivered: fields.redelivered,
                 logger: this.#handlerLogger,
-                timeScale: this.#timeScale,
+                timeScale: this.#settings.timeScale,
                 progress: (value) => this.#progress.report(delivery, value),
               }),
             since,
@@ -409,46 +360,16 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
     result: unknown,
   ): Promise<void> | undefined {
     this.#progress.end(delivery);
-    const replyTo = delivery.message.properties.replyTo;
-    if (replyTo !== undefined && isReplyQueueOf(this.queue, replyTo)) {
-      return this.#reply(delivery, fields, attempt, since, started, replyTo, result);
+    const replyTo = replyQueueOf(delivery, this.queue);
+    if (replyTo === undefined) {
+      this.#complete(delivery, fields, since, started);
+      return;
     }
-    this.#complete(delivery, fields, since, started);
-  }
-
-  /**
-   * Sends a task's result to the producer waiting for it, confirmed, before its completion and
-   * ack: a result that cannot be sent fails the attempt, one that is not JSON fails it for good.
-   */
-  async #reply(
-    delivery: Delivery,
-    fields: DeliveryFields,
-    attempt: Attempt,
-    since: number,
-    started: TaskEvent | undefined,
-    replyTo: string,
-    result: unknown,
-  ): Promise<void> {
-    let body: Buffer;
-    try {
-      body = encodeResult(result);
-    } catch (error) {
-      const reason = errorMessage(error);
-      return this.#afterFailure(
-        delivery,
-        fields,
-        attempt,
-        since,
-        started,
-        new PermanentError(reason),
-      );
-    }
-    try {
-      await publishReply(delivery.session.publish, replyTo, fields.taskId, RESULT_TYPE, body);
-    } catch (error) {
-      return this.#afterFailure(delivery, fields, attempt, since, started, error);
-    }
-    this.#complete(delivery, fields, since, started);
+    // The result goes to its caller, confirmed, before the task counts as completed and is acked.
+    return sendResult(delivery, replyTo, fields.taskId, result).then(
+      () => this.#complete(delivery, fields, since, started),
+      (error) => this.#afterFailure(delivery, fields, attempt, since, started, error),
+    );
   }
 
   /** Sends the latest progress of a running task: an event, and to its caller if it has one. */
@@ -462,12 +383,8 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
       ...fields,
       progress: value,
     });
-    const replyTo = delivery.message.properties.replyTo;
-    if (isReplyQueueOf(this.queue, replyTo)) {
-      const body = Buffer.from(JSON.stringify({ progress: value }));
-      publishReply(delivery.session.publish, replyTo, fields.taskId, PROGRESS_TYPE, body)
-        .catch(() => {}); // Progress is best effort: the result is what counts.
-    }
+    const replyTo = replyQueueOf(delivery, this.queue);
+    if (replyTo !== undefined) sendProgress(delivery, replyTo, fields.taskId, value);
   }
 
   /** A task completed: its event, its count, its ack. */
@@ -526,41 +443,4 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
     const durationMs = Math.round(performance.now() - since);
     return this.#outcomes.failed(delivery, fields, attempt, durationMs, error);
   }
-}
-
-/**
- * `<hostname>-<pid>`, or `worker-<pid>` when the program may not read the host name: asking for
- * it would stop a program at a terminal at a permission prompt.
- */
-function defaultName(): string {
-  const { state } = Deno.permissions.querySync({ name: "sys", kind: "hostname" });
-  return state === "granted" ? `${Deno.hostname()}-${Deno.pid}` : `worker-${Deno.pid}`;
-}
-
-/** The handlers of `options` by task name; `handler` is the default name's. */
-function handlersOf<P>(options: WorkerOptions<P>): Map<string, TaskHandler<never>> {
-  const handlers = new Map(Object.entries(options.handlers ?? {}));
-  if (options.handler !== undefined) {
-    if (handlers.has(DEFAULT_NAME)) {
-      throw new UsageError(`Invalid handlers: give handler or handlers.${DEFAULT_NAME}, not both`);
-    }
-    handlers.set(DEFAULT_NAME, options.handler as TaskHandler<never>);
-  }
-  if (handlers.size === 0) {
-    throw new UsageError(
-      "Invalid handler: createWorker needs the function that runs each task (its handler " +
-        "option, or handlers by task name; sleepHandler is the demo's simulated work)",
-    );
-  }
-  for (const [name, handler] of handlers) {
-    if (typeof handler !== "function" || name === "" || name.length > MAX_ID_LENGTH) {
-      throw new UsageError(
-        `Invalid handlers: "${
-          printable(name.slice(0, MAX_ID_LENGTH))
-        }" must be a function, named ` +
-          `by 1 to ${MAX_ID_LENGTH} characters`,
-      );
-    }
-  }
-  return handlers;
 }
