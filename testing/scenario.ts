@@ -316,7 +316,10 @@ export class TerminalChild implements AsyncDisposable {
     env: Record<string, string> = {},
   ): Promise<TerminalChild> {
     const log = await Deno.makeTempFile({ prefix: "tareas-terminal-", suffix: ".log" });
-    const command = ["deno", "task", task, ...args].map(shellQuote).join(" ");
+    // `exec`: the shell `script` starts (`$SHELL`, or dash when it is unset) becomes `deno task`,
+    // the terminal's foreground job, as at a person's prompt; a shell left waiting in between
+    // would die of the Ctrl-C itself and report 130 whatever the program did.
+    const command = `exec ${["deno", "task", task, ...args].map(shellQuote).join(" ")}`;
     const bin = Deno.execPath().replace(/\/[^/]*$/, "");
     const inherited = childEnv(env);
     const process = new Deno.Command("setsid", {
