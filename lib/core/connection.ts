@@ -79,40 +79,107 @@ export interface Connection extends AsyncDisposable {
  * ```
  */
 export async function openConnection(options: ConnectionOptions): Promise<Connection> {
-  const logger = log("connection");
-  const nodes = parseBrokerUrls(options.url);
-  // One short line however long the list (1,000 nodes made lines of 33 KB): up to three in full.
-  const all = nodes.length <= 3
-    ? nodes.map((node) => node.redacted).join(", ")
-    : `${nodes[0]!.redacted} and ${nodes.length - 1} more nodes`;
-  let index = Math.floor(Math.random() * nodes.length);
-  // amqplib reads this object at every (re)connection attempt: pointing it at another node is
-  // all it takes to move along the list.
-  const target: Options.Connect = {};
-  const point = (node: BrokerAddress) =>
-    Object.assign(target, {
+  const ring = new NodeRing(parseBrokerUrls(options.url), options.heartbeat ?? 15);
+  let fail!: (error: Error) => void;
+  const failed = new Promise<never>((_, reject) => fail = reject);
+  failed.catch(() => {});
+  const recovering = await connectRecovering(options, ring);
+  const giveUp = (error: Error) => {
+    fail(error);
+    recovering.close().catch(() => {});
+  };
+  const progress = followRecovery(recovering, ring, giveUp);
+  let closing: Promise<void> | undefined;
+  const connection: Connection = {
+    failed,
+    get node() {
+      return ring.current.node;
+    },
+    close: () => closing ??= recovering.close().catch(() => {}),
+    [Symbol.asyncDispose]: () => connection.close(),
+  };
+  // Over every node and retry: a long list of unreachable nodes must not take minutes.
+  const deadline = setTimeout(() =>
+    giveUp(
+      new BrokerUnreachableError(
+        `Cannot reach the broker at ${ring.all} within ${START_TIMEOUT_MS / 1000} s: ` +
+          progress.lastCause,
+      ),
+    ), START_TIMEOUT_MS);
+  try {
+    await Promise.race([recovering.waitForConnect(), failed]);
+  } catch (error) {
+    await connection.close();
+    throw error;
+  } finally {
+    clearTimeout(deadline);
+  }
+  return connection;
+}
+
+/**
+ * The nodes of the URL list and the one connected to, or tried next. Each process starts at a
+ * random node, to spread connections, and moves on to the next one on every failure.
+ */
+class NodeRing {
+  /**
+   * amqplib reads this object at every (re)connection attempt: pointing it at another node is
+   * all it takes to move along the list.
+   */
+  readonly target: Options.Connect = {};
+  /** The whole list, for a log line or an error message. */
+  readonly all: string;
+  readonly #nodes: BrokerAddress[];
+  readonly #heartbeat: number;
+  #index: number;
+
+  /** Starts at a random node of `nodes`, connecting with `heartbeat` (seconds). */
+  constructor(nodes: BrokerAddress[], heartbeat: number) {
+    this.#nodes = nodes;
+    this.#heartbeat = heartbeat;
+    // One short line however long the list (1,000 nodes made lines of 33 KB): up to three in full.
+    this.all = nodes.length <= 3
+      ? nodes.map((node) => node.redacted).join(", ")
+      : `${nodes[0]!.redacted} and ${nodes.length - 1} more nodes`;
+    this.#index = Math.floor(Math.random() * nodes.length);
+    this.#point(this.current);
+  }
+
+  /** How many nodes the list has. */
+  get size(): number {
+    return this.#nodes.length;
+  }
+
+  /** The node connected to, or tried next. */
+  get current(): BrokerAddress {
+    return this.#nodes[this.#index]!;
+  }
+
+  /** Moves on to the next node of the list (the first after the last). */
+  next(): void {
+    this.#index = (this.#index + 1) % this.#nodes.length;
+    this.#point(this.current);
+  }
+
+  #point(node: BrokerAddress): void {
+    Object.assign(this.target, {
       protocol: node.protocol,
       hostname: node.hostname,
       port: node.port,
       username: node.username,
       password: node.password,
       vhost: node.vhost,
-      heartbeat: options.heartbeat ?? 15,
+      heartbeat: this.#heartbeat,
     });
-  const current = () => nodes[index]!;
-  const next = () => {
-    index = (index + 1) % nodes.length;
-    point(current());
-  };
-  point(current());
+  }
+}
 
-  let fail!: (error: Error) => void;
-  const failed = new Promise<never>((_, reject) => fail = reject);
-  failed.catch(() => {});
-  let connectedOnce = false;
-  let retrying = false;
-  let lastCause = "no answer";
-  const recovering = await amqp.connect(target, {
+/**
+ * amqplib's recovering connection to the nodes of `ring`, not yet connected (listeners go on
+ * first). Its type, amqplib's `RecoveringChannelModel`, is the one this function returns.
+ */
+function connectRecovering(options: ConnectionOptions, ring: NodeRing) {
+  return amqp.connect(ring.target, {
     clientProperties: { connection_name: options.name },
     noDelay: true, // Nagle plus delayed ACKs would hold back small frames such as acks by ~40 ms.
     timeout: CONNECT_TIMEOUT_MS,
@@ -123,72 +190,92 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
       maxDelay: 500,
       factor: 2,
       jitter: 0.3,
-      initialMaxRetries: options.initialRetries ?? Math.max(4, 2 * nodes.length),
+      initialMaxRetries: options.initialRetries ?? Math.max(4, 2 * ring.size),
       maxRetries: Infinity,
       waitForConnect: false,
-      setup: async (model: ChannelModel) => {
-        // A cluster electing a queue leader can leave a declare or a consume unanswered: give
-        // up on this connection after a while, and start over.
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        writeInPasses(model);
-        // Before any channel opens: a header amqplib cannot decode must not drop the connection.
-        guardHeaderFrames(model);
-        try {
-          await Promise.race([
-            options.setup(model, current().node),
-            new Promise((_, reject) => {
-              timer = setTimeout(
-                () => reject(new Error(`Setup took more than ${SETUP_TIMEOUT_MS} ms`)),
-                SETUP_TIMEOUT_MS,
-              );
-            }),
-          ]);
-        } finally {
-          clearTimeout(timer);
-        }
-      },
+      setup: (model: ChannelModel) => setUp(model, () => options.setup(model, ring.current.node)),
     },
   });
-  const giveUp = (error: Error) => {
-    fail(error);
-    recovering.close().catch(() => {});
-  };
+}
+
+type RecoveringModel = Awaited<ReturnType<typeof connectRecovering>>;
+
+/**
+ * Prepares a new connection: the corking and the header guard on its socket, then `setup`,
+ * which must finish within {@linkcode SETUP_TIMEOUT_MS}.
+ */
+async function setUp(model: ChannelModel, setup: () => Promise<void>): Promise<void> {
+  // A cluster electing a queue leader can leave a declare or a consume unanswered: give
+  // up on this connection after a while, and start over.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  writeInPasses(model);
+  // Before any channel opens: a header amqplib cannot decode must not drop the connection.
+  guardHeaderFrames(model);
+  try {
+    await Promise.race([
+      setup(),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`Setup took more than ${SETUP_TIMEOUT_MS} ms`)),
+          SETUP_TIMEOUT_MS,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Follows the connection's recovery: logs it, moves `ring` to the next node on every failure, and
+ * calls `giveUp` on a failure retrying cannot fix or once the first connection's retries are spent.
+ * Returns the cause of the last failed attempt, as it changes.
+ */
+function followRecovery(
+  recovering: RecoveringModel,
+  ring: NodeRing,
+  giveUp: (error: Error) => void,
+): { readonly lastCause: string } {
+  const logger = log("connection");
+  const progress = { lastCause: "no answer" };
+  let connectedOnce = false;
+  let retrying = false;
   recovering.on("connect", () => {
-    logger.info("Connected to {url}", { url: current().redacted });
+    logger.info("Connected to {url}", { url: ring.current.redacted });
     connectedOnce = true;
     retrying = false;
   });
   recovering.on("connect-failed", (error: Error) => {
-    const fatal = fatalError(error, current());
+    const fatal = fatalError(error, ring.current);
     if (fatal) return giveUp(fatal);
     const cause = errorMessage(error);
-    lastCause = cause;
+    progress.lastCause = cause;
     // One line while retrying; the attempts themselves at debug level.
     if (!retrying) {
       retrying = true;
       logger.warn("Cannot reach {url} ({cause}); retrying", {
-        url: connectedOnce ? current().redacted : all,
+        url: connectedOnce ? ring.current.redacted : ring.all,
         cause,
       });
     } else {
-      logger.debug("Cannot reach {url} ({cause})", { url: current().redacted, cause });
+      logger.debug("Cannot reach {url} ({cause})", { url: ring.current.redacted, cause });
     }
-    next();
+    ring.next();
   });
   recovering.on("disconnect", (error: Error) => {
     logger.warn("Lost connection to {url}: {cause}; reconnecting", {
-      url: current().redacted,
+      url: ring.current.redacted,
       cause: errorMessage(error),
     });
     retrying = true;
-    next();
+    ring.next();
   });
   recovering.on("reconnect-scheduled", ({ attempt, delay }) => {
     logger.debug("Reconnect attempt {attempt} in {delay} ms", { attempt, delay });
   });
   recovering.on("reconnect-failed", (error: Error) => {
     giveUp(
-      new BrokerUnreachableError(`Cannot reach the broker at ${all}: ${errorMessage(error)}`, {
+      new BrokerUnreachableError(`Cannot reach the broker at ${ring.all}: ${errorMessage(error)}`, {
         cause: error,
       }),
     );
@@ -204,31 +291,7 @@ export async function openConnection(options: ConnectionOptions): Promise<Connec
     "handler-error",
     (error: Error) => logger.error("Event handler failed: {error}", { error }),
   );
-  let closing: Promise<void> | undefined;
-  const connection: Connection = {
-    failed,
-    get node() {
-      return current().node;
-    },
-    close: () => closing ??= recovering.close().catch(() => {}),
-    [Symbol.asyncDispose]: () => connection.close(),
-  };
-  // Over every node and retry: a long list of unreachable nodes must not take minutes.
-  const deadline = setTimeout(() =>
-    giveUp(
-      new BrokerUnreachableError(
-        `Cannot reach the broker at ${all} within ${START_TIMEOUT_MS / 1000} s: ${lastCause}`,
-      ),
-    ), START_TIMEOUT_MS);
-  try {
-    await Promise.race([recovering.waitForConnect(), failed]);
-  } catch (error) {
-    await connection.close();
-    throw error;
-  } finally {
-    clearTimeout(deadline);
-  }
-  return connection;
+  return progress;
 }
 
 /** A failure retrying cannot fix, as a one-line configuration error; undefined for the others. */
