@@ -75,7 +75,50 @@ export function renderTimelineText(
   const color = options.color ?? false;
   const paint = (text: string, style: string) =>
     color && style !== "" ? `\x1b[${style}m${text}\x1b[0m` : text;
+  const layout = layOut(timeline, width);
 
+  const lines = [headline(timeline)];
+  if (timeline.rows.length === 0) {
+    return [`${lines[0]}: no events`, ...leftOut(timeline)].join("\n");
+  }
+  lines.push(...ruler(layout, paint));
+  const pen = { color, paint };
+  const drawn = timeline.aggregated
+    ? drawAggregatedRows(timeline, layout, pen)
+    : drawBarRows(timeline, layout, pen);
+  lines.push(...drawn.lines, ...wrapItems(drawn.legend, width, color), ...leftOut(timeline));
+  return lines.join("\n");
+}
+
+/** Paints `text` in ANSI SGR `style`, or leaves it as it is without colour. */
+type Paint = (text: string, style: string) => string;
+
+/** How to draw: with colour or not, and the painter that follows from it. */
+interface Pen {
+  color: boolean;
+  paint: Paint;
+}
+
+/** The lines of the workers' rows, and the items of the legend that goes under them. */
+interface Drawn {
+  lines: string[];
+  legend: string[];
+}
+
+/** Where things go across the terminal: the names' column, then the chart. */
+interface Layout {
+  /** Each row's worker name, escaped, with ` (killed)` when it was. */
+  names: string[];
+  nameWidth: number;
+  chartWidth: number;
+  startMs: number;
+  spanMs: number;
+  /** Blank where a name would be. */
+  indent: string;
+}
+
+/** Where things go when `timeline` is drawn `width` columns wide. */
+function layOut(timeline: Timeline, width: number): Layout {
   const names = timeline.rows.map((row) =>
     printable(String(row.worker)) + (row.killed ? " (killed)" : "")
   );
@@ -86,15 +129,12 @@ export function renderTimelineText(
   const chartWidth = width - nameWidth - 1;
   const startMs = timeline.start.getTime();
   const spanMs = Math.max(1, timeline.end.getTime() - startMs);
-  const colOf = (date: Date) => ((date.getTime() - startMs) / spanMs) * chartWidth;
   const indent = " ".repeat(nameWidth + 1);
+  return { names, nameWidth, chartWidth, startMs, spanMs, indent };
+}
 
-  const lines = [headline(timeline)];
-  if (timeline.rows.length === 0) {
-    return [`${lines[0]}: no events`, ...leftOut(timeline)].join("\n");
-  }
-
-  // Ruler: tick labels, then tick marks.
+/** The ruler: a line of tick labels in seconds, then a line of tick marks. */
+function ruler({ chartWidth, spanMs, indent }: Layout, paint: Paint): string[] {
   const step = tickStep(spanMs, chartWidth, 8);
   const labelChars = Array<string>(chartWidth).fill(" ");
   const tickChars = Array<string>(chartWidth).fill("─");
@@ -109,31 +149,38 @@ export function renderTimelineText(
       labelsEnd = at + label.length;
     }
   }
-  lines.push(indent + labelChars.join("").trimEnd());
-  lines.push(indent + paint(tickChars.join(""), "2"));
+  return [indent + labelChars.join("").trimEnd(), indent + paint(tickChars.join(""), "2")];
+}
 
-  if (timeline.aggregated) {
-    const strips = drawStrips(timeline.rows, startMs, spanMs, chartWidth);
-    timeline.rows.forEach((row, index) => {
-      const name = paintName(truncate(names[index] ?? "", nameWidth), row.killed, nameWidth, paint);
-      lines.push((name + renderCells(strips.rows[index] ?? [], paint)).trimEnd());
-    });
-    const counts = timeline.counts;
-    const legend = [
-      `${paint("█", ANSI.completed.fg)} completed ${counts.completed}`,
-      `${paint("▓", ANSI.failed.fg)} failed ${counts.failed}`,
-      `${paint("▒", ANSI.dead.fg)} dead ${counts.dead}`,
-      `${paint("░", ANSI.interrupted.fg)} interrupted ${counts.interrupted}`,
-      ...(counts.running > 0 ? [`${paint("▸", ANSI.running.fg)} running ${counts.running}`] : []),
-      `bars aggregated: ${LEVELS} attempts ended per ` +
-      `${formatSeconds(spanMs / chartWidth, spanMs / chartWidth / 10)} column`,
-      `█ = ${Math.round(strips.max)}`,
-      "▓▒░ most failed, dead or interrupted",
-    ];
-    lines.push(...wrapItems(legend, width, color), ...leftOut(timeline));
-    return lines.join("\n");
-  }
+/** One line per worker of an aggregated timeline, and the legend's items. */
+function drawAggregatedRows(timeline: Timeline, layout: Layout, { paint }: Pen): Drawn {
+  const { names, nameWidth, chartWidth, startMs, spanMs } = layout;
+  const lines: string[] = [];
+  const strips = drawStrips(timeline.rows, startMs, spanMs, chartWidth);
+  timeline.rows.forEach((row, index) => {
+    const name = paintName(truncate(names[index] ?? "", nameWidth), row.killed, nameWidth, paint);
+    lines.push((name + renderCells(strips.rows[index] ?? [], paint)).trimEnd());
+  });
+  const counts = timeline.counts;
+  const legend = [
+    `${paint("█", ANSI.completed.fg)} completed ${counts.completed}`,
+    `${paint("▓", ANSI.failed.fg)} failed ${counts.failed}`,
+    `${paint("▒", ANSI.dead.fg)} dead ${counts.dead}`,
+    `${paint("░", ANSI.interrupted.fg)} interrupted ${counts.interrupted}`,
+    ...(counts.running > 0 ? [`${paint("▸", ANSI.running.fg)} running ${counts.running}`] : []),
+    `bars aggregated: ${LEVELS} attempts ended per ` +
+    `${formatSeconds(spanMs / chartWidth, spanMs / chartWidth / 10)} column`,
+    `█ = ${Math.round(strips.max)}`,
+    "▓▒░ most failed, dead or interrupted",
+  ];
+  return { lines, legend };
+}
 
+/** The lines of every worker of a timeline of bars (one per lane), and the legend's items. */
+function drawBarRows(timeline: Timeline, layout: Layout, { color, paint }: Pen): Drawn {
+  const { names, nameWidth, chartWidth, startMs, spanMs, indent } = layout;
+  const lines: string[] = [];
+  const colOf = (date: Date) => ((date.getTime() - startMs) / spanMs) * chartWidth;
   timeline.rows.forEach((row, index) => {
     const name = truncate(names[index] ?? "", nameWidth);
     for (let lane = 0; lane < row.lanes; lane++) {
@@ -142,7 +189,6 @@ export function renderTimelineText(
       lines.push((prefix + renderCells(cells, paint)).trimEnd());
     }
   });
-
   const counts = timeline.counts;
   const legend = [
     `${paint("█", ANSI.completed.fg)} completed ${counts.completed}`,
@@ -153,8 +199,7 @@ export function renderTimelineText(
     "↻ attempt > 1",
     "#n task seq",
   ];
-  lines.push(...wrapItems(legend, width, color), ...leftOut(timeline));
-  return lines.join("\n");
+  return { lines, legend };
 }
 
 /** Cells of every row of an aggregated timeline, on one scale: the busiest column of any row. */
@@ -199,7 +244,7 @@ function paintName(
   name: string,
   killed: boolean,
   nameWidth: number,
-  paint: (text: string, style: string) => string,
+  paint: Paint,
 ): string {
   const padded = name + " ".repeat(nameWidth + 1 - [...name].length);
   if (!killed || !padded.includes(" (killed)")) return padded;
@@ -261,7 +306,7 @@ function drawLane(
   return cells;
 }
 
-function renderCells(cells: Cell[], paint: (text: string, style: string) => string): string {
+function renderCells(cells: Cell[], paint: Paint): string {
   let out = "";
   let run = "";
   let style = "";
