@@ -49,7 +49,10 @@ export function delayLevel(level: number): string {
   return `tareas.delay.${level}`;
 }
 
-/** Where to publish a message to delay it: the top level's exchange, and its routing key. */
+/**
+ * Where to publish a message to delay it: the exchange of its delay's highest 1 bit (level 0's
+ * for no delay), and its routing key.
+ */
 export interface DelayRoute {
   /** The exchange to publish to. */
   exchange: string;
@@ -65,7 +68,7 @@ export interface DelayRoute {
  * @throws {UsageError} when the delay is not a number from 0 to {@linkcode MAX_DELAY_MS}.
  * @example
  * ```ts
- * delayRoute(1_000); // { exchange: "tareas.delay.24", routingKey: "0.….0.1.0.1.0", delayMs: 1000 }
+ * delayRoute(1_000); // { exchange: "tareas.delay.3", routingKey: "0.….0.1.0.1.0", delayMs: 1000 }
  * ```
  */
 export function delayRoute(delayMs: number): DelayRoute {
@@ -76,8 +79,10 @@ export function delayRoute(delayMs: number): DelayRoute {
   }
   const units = Math.ceil(delayMs / DELAY_UNIT_MS);
   const bits = units.toString(2).padStart(DELAY_LEVELS, "0");
+  // It enters at its highest 1 bit: the levels above would only pass it on, and each
+  // exchange-to-exchange hop costs the broker time on every publish.
   return {
-    exchange: delayLevel(DELAY_LEVELS - 1),
+    exchange: delayLevel(units.toString(2).length - 1),
     routingKey: [...bits].join("."),
     delayMs: units * DELAY_UNIT_MS,
   };
@@ -92,10 +97,11 @@ export function levelPattern(level: number, bit: 0 | 1): string {
 
 /**
  * Declares the ladder (idempotent): for each level an exchange and a quorum queue holding
- * messages 2^level units, the bindings that pass a message down, and the deliver exchange.
+ * messages 2^level units, the bindings that pass a message down, and the deliver exchange, which
+ * it binds work queue `queue` to. Call it before delaying a task of `queue`.
  */
-export async function declareDelays(channel: Channel): Promise<void> {
-  await declareDeliver(channel);
+export async function declareDelays(channel: Channel, queue: string): Promise<void> {
+  await bindDelivery(channel, queue);
   for (let level = 0; level < DELAY_LEVELS; level++) {
     const name = delayLevel(level);
     const next = level === 0 ? DELIVER_EXCHANGE : delayLevel(level - 1);
@@ -119,7 +125,8 @@ export async function declareDelays(channel: Channel): Promise<void> {
 export async function bindDelivery(channel: Channel, queue: string): Promise<void> {
   await declareDeliver(channel);
   await channel.bindQueue(queue, DELIVER_EXCHANGE, "", {
-    "x-match": "all",
+    // "all" ignores the arguments whose name starts with x-: it would match every message.
+    "x-match": "all-with-x",
     [DELAY_QUEUE_HEADER]: queue,
   });
 }

@@ -1,8 +1,8 @@
 /**
  * The queue topology, declared in exactly one place: the work queue (quorum, with an explicit
- * delivery limit and at-least-once dead-lettering), its dead-letter queue, its events exchange,
- * and its binding to the delays' ladder (`delays.ts`, shared by every work queue), which holds
- * delayed tasks and retries until their time.
+ * delivery limit and at-least-once dead-lettering), its dead-letter queue and its events exchange.
+ * The delays' ladder (`delays.ts`, shared by every work queue) is declared, and the work queue
+ * bound to it, by whoever first delays a task of the queue.
  * @module
  */
 import type { Channel, ChannelModel } from "../deps/amqplib.ts";
@@ -13,7 +13,6 @@ import {
   isNotFound,
   withChannel,
 } from "./broker_errors.ts";
-import { bindDelivery } from "./delays.ts";
 import { ConfigError } from "./errors.ts";
 import { eventsExchange } from "./events.ts";
 
@@ -59,8 +58,10 @@ export function workQueueArguments(queue: string): Record<string, unknown> {
 }
 
 /**
- * Declares the work queue, its dead-letter queue and its events exchange, and routes the tasks
- * the delays' ladder delivers for it to it. Idempotent.
+ * Declares the work queue, its dead-letter queue and its events exchange. Idempotent. No binding:
+ * on RabbitMQ 3.10 a bind is a transaction across every node, which a hung node holds until
+ * net_ticktime declares it down (measured: 67 s, while declares and consumes answered at once), and
+ * a worker reconnecting away from that node must not wait for it.
  *
  * When the work queue exists as a classic queue (the original scripts declare it so), the error
  * says so and names `deno task migrate`; given `model`, it also counts the messages waiting in it,
@@ -84,7 +85,6 @@ export async function declareTopology(
     () => channel.assertQueue(dead, { durable: true, arguments: { "x-queue-type": "quorum" } }),
   );
   await channel.assertExchange(eventsExchange(queue), "topic", { durable: true });
-  await bindDelivery(channel, queue);
 }
 
 /** What the broker reveals about a would-be work queue, from passive and plain declares. */

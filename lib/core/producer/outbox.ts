@@ -204,7 +204,7 @@ export class Outbox {
       const declaring = await model.createChannel();
       declaring.on("error", () => {});
       try {
-        await declareDelays(declaring);
+        await declareDelays(declaring, this.#queue);
       } finally {
         await declaring.close().catch(() => {});
       }

@@ -103,7 +103,7 @@ export class Outcomes {
       { ...fields, reason, delayMs },
     );
     try {
-      await (session.delays ??= declareDelays(session.publish));
+      await (session.delays ??= declareDelays(session.publish, queue));
       await publishDelayed(
         session.publish,
         queue,
@@ -132,7 +132,7 @@ export class Outcomes {
     const { logger, queue } = this.#options;
     const { session, message } = delivery;
     try {
-      await (session.delays ??= declareDelays(session.publish));
+      await (session.delays ??= declareDelays(session.publish, queue));
       await publishDelayed(
         session.publish,
         queue,
