@@ -94,6 +94,34 @@ function parsePpid(stat: string): number | undefined {
   return Number.isInteger(ppid) ? ppid : undefined;
 }
 
+/**
+ * Resolves once `pid` is stopped (`true`: state T) or running again (`false`), or it has exited. A
+ * signal is only acted on when the process is next scheduled: on a busy machine a beam.smp sent
+ * SIGSTOP still showed R when read at once.
+ *
+ * @throws {Error} after `timeoutMs`.
+ */
+export async function untilStopped(
+  pid: number,
+  stopped: boolean,
+  timeoutMs = 5_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    let state: string | undefined;
+    try {
+      state = statFields(await Deno.readTextFile(`/proc/${pid}/stat`))[0];
+    } catch {
+      return; // Exited.
+    }
+    if ((state === "T") === stopped) return;
+    if (Date.now() > deadline) {
+      throw new Error(`Process ${pid} is still ${state} after ${timeoutMs} ms`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 /** The pid in a pid file, or undefined when it holds none. */
 export function parsePid(text: string): number | undefined {
   const pid = Number(text.trim());

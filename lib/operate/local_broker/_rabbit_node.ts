@@ -7,7 +7,14 @@
 import { errorMessage } from "../../core/errors.ts";
 import { acceptsConnection, envObject } from "./_host.ts";
 import { forgetOnUnload, killOnUnload, WRAPPER } from "./_last_resort.ts";
-import { descendants, descendantsSync, isAlive, killQuietly, parsePid } from "./_processes.ts";
+import {
+  descendants,
+  descendantsSync,
+  isAlive,
+  killQuietly,
+  parsePid,
+  untilStopped,
+} from "./_processes.ts";
 import { type KillOptions, type PrivateNode, PrivateNodeError } from "./private_node.ts";
 
 /** How many lines of the node's output and log an error message quotes. */
@@ -145,12 +152,16 @@ export class RabbitNode implements PrivateNode {
     }
     Deno.kill(beam, "SIGSTOP");
     this.#frozen = true;
+    await untilStopped(beam, true);
   }
 
   async thaw(): Promise<void> {
     if (!this.#frozen) return;
     const beam = await this.#beamPid();
-    if (beam !== undefined) killQuietly(beam, "SIGCONT");
+    if (beam !== undefined) {
+      killQuietly(beam, "SIGCONT");
+      await untilStopped(beam, false);
+    }
     this.#frozen = false;
   }
 

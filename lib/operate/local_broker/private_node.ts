@@ -100,7 +100,8 @@ export interface PrivateNode extends AsyncDisposable {
   kill(options?: KillOptions): Promise<void>;
   /**
    * Stops the node's `beam.smp` with SIGSTOP: its sockets stay open but nothing answers, as on a
-   * hung machine (peers and clients notice through heartbeats and net ticks only).
+   * hung machine (peers and clients notice through heartbeats and net ticks only). Resolves once
+   * the kernel shows it stopped.
    *
    * @throws {PrivateNodeError} when the node is not running.
    */
