@@ -7,15 +7,18 @@
  *   `bench count <jobs completed> <epoch ms of the first start> <epoch ms of the last completion>`.
  * - `--mode hold`: prints `bench started <job id> <epoch ms>` when a job starts, then holds it
  *   forever (to be SIGKILLed).
+ * - `--mode result`: each job returns `{"ok":true}` (its `returnvalue`), for the call scenario.
  *
  * SIGTERM closes the worker gracefully.
  *
- * `deno run --allow-all bench/_bullmq_worker.ts --queue Q [--concurrency C] [--mode count|hold]`
+ * `deno run --allow-all bench/_bullmq_worker.ts --queue Q [--concurrency C]
+ * [--mode count|hold|result]`
  * @module
  */
 import { parseArgs } from "node:util";
 import { Worker } from "bullmq";
 import { Redis } from "ioredis";
+import { CALL_RESULT } from "./_result_handler.ts";
 import { nowMs, redisUrl } from "./_util.ts";
 
 async function main(): Promise<void> {
@@ -31,9 +34,11 @@ async function main(): Promise<void> {
   const mode = values.mode;
   if (
     !queue || !Number.isInteger(concurrency) || concurrency < 1 ||
-    (mode !== "count" && mode !== "hold")
+    (mode !== "count" && mode !== "hold" && mode !== "result")
   ) {
-    console.error("Usage: _bullmq_worker.ts --queue Q [--concurrency C] [--mode count|hold]");
+    console.error(
+      "Usage: _bullmq_worker.ts --queue Q [--concurrency C] [--mode count|hold|result]",
+    );
     Deno.exit(2);
   }
   const connection = new Redis(redisUrl(), { maxRetriesPerRequest: null });
@@ -43,6 +48,7 @@ async function main(): Promise<void> {
       console.log(`bench started ${job.id} ${nowMs()}`);
       await hold;
     }
+    if (mode === "result") return CALL_RESULT;
   }, { connection, concurrency });
   let completed = 0;
   let first = 0;

@@ -28,6 +28,15 @@ export const FAILOVER_GOAL_MS = 50;
 export const STARTUP_GOAL = 2;
 /** Goal: our idle RSS at most this many times the bare script's. */
 export const RSS_GOAL = 1.5;
+/** Goal: `producer.call`'s round trip (p50) at most this many times a bare request/reply's. */
+export const CALL_FLOOR_GOAL = 2;
+/** Goal: `producer.call`'s round trip (p50) over BullMQ's `waitUntilFinished`, below this. */
+export const CALL_BULLMQ_GOAL = 1;
+/**
+ * The issue's promise for delayed tasks (on an idle system), checked at scale: none starts early,
+ * and the 99th percentile starts at most this many ms after its time.
+ */
+export const DELAY_LATENESS_GOAL_MS = 1_000;
 
 /** Throughput runs of one scenario: per variant key, one slot per repetition (`undefined`: failed). */
 export type RunsByVariant = Record<string, (ThroughputRun | undefined)[]>;

@@ -33,7 +33,7 @@ export async function redisVersion(): Promise<string> {
 }
 
 /** Removes everything BullMQ keeps in Redis for `name`. */
-async function obliterate(name: string): Promise<void> {
+export async function obliterate(name: string): Promise<void> {
   const connection = new Redis(redisUrl());
   const queue = new Queue(name, { connection });
   try {
@@ -44,7 +44,13 @@ async function obliterate(name: string): Promise<void> {
   }
 }
 
-function spawnWorker(queue: string, concurrency: number, mode: string, name: string): Child {
+/** Spawns `bench/_bullmq_worker.ts` on `queue` (`mode`: count, hold or result). */
+export function spawnWorker(
+  queue: string,
+  concurrency: number,
+  mode: string,
+  name: string,
+): Child {
   return spawnDeno(benchFile("_bullmq_worker.ts"), [
     "--queue",
     queue,

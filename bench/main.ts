@@ -33,6 +33,10 @@ Runs the benchmarks and writes BENCHMARKS.md at the repository root.
   --restarts N         broker restarts in the recovery scenario (default 5, quick 1)
   --scale-tasks N      tasks of the scale scenario (default 1000000, quick 200)
   --cluster-kills N    kills of the leader's and of a follower's node each (default 5, quick 1)
+  --calls N            calls per system and number in flight, call scenario (default 1000, quick 20)
+  --delay-tasks N      tasks per run of the delays scenario (default 100000, quick 200)
+  --max-delay S        delays drawn uniformly from 0 to S seconds (default 60, quick 2)
+  --delay-reps N       repetitions of the delays scenario (default 1: a run takes minutes)
   --only LIST          scenarios, comma-separated: ${SCENARIOS.join(",")}
                        (default all but cluster, which needs lib/operate/local_cluster.ts and ~400 MiB)
   --systems LIST       systems, comma-separated: ${SYSTEMS.join(",")} (default all)
@@ -90,6 +94,10 @@ export function parseBenchArgs(args: string[]): { options: SuiteOptions; out: st
         restarts: { type: "string" },
         "scale-tasks": { type: "string" },
         "cluster-kills": { type: "string" },
+        calls: { type: "string" },
+        "delay-tasks": { type: "string" },
+        "max-delay": { type: "string" },
+        "delay-reps": { type: "string" },
         kills: { type: "string" },
         "bullmq-kills": { type: "string" },
         "time-scale": { type: "string" },
@@ -110,6 +118,11 @@ export function parseBenchArgs(args: string[]): { options: SuiteOptions; out: st
   if (timeScale !== undefined && !(timeScale > 0 && timeScale <= 3600)) {
     throw new UsageError(`Invalid --time-scale "${timeScaleRaw}": expected a number in (0, 3600]`);
   }
+  const maxDelayRaw = values["max-delay"];
+  const maxDelay = maxDelayRaw === undefined ? undefined : Number(maxDelayRaw);
+  if (maxDelay !== undefined && !(maxDelay >= 0 && maxDelay <= 3600)) {
+    throw new UsageError(`Invalid --max-delay "${maxDelayRaw}": expected seconds from 0 to 3600`);
+  }
   const options: SuiteOptions = {};
   const set = <K extends keyof SuiteOptions>(key: K, value: SuiteOptions[K] | undefined) => {
     if (value !== undefined) options[key] = value;
@@ -122,6 +135,10 @@ export function parseBenchArgs(args: string[]): { options: SuiteOptions; out: st
   set("restarts", positiveInt(values.restarts, "restarts"));
   set("scaleTasks", positiveInt(values["scale-tasks"], "scale-tasks", 2));
   set("clusterKills", positiveInt(values["cluster-kills"], "cluster-kills"));
+  set("calls", positiveInt(values.calls, "calls"));
+  set("delayTasks", positiveInt(values["delay-tasks"], "delay-tasks"));
+  set("maxDelayMs", maxDelay === undefined ? undefined : Math.round(maxDelay * 1000));
+  set("delayReps", positiveInt(values["delay-reps"], "delay-reps"));
   set("startupReps", positiveInt(values["startup-reps"], "startup-reps"));
   set("kills", positiveInt(values.kills, "kills"));
   set("bullmqKills", positiveInt(values["bullmq-kills"], "bullmq-kills", 0));

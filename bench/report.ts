@@ -7,9 +7,12 @@ import { quantile, summarize } from "./_stats.ts";
 import type { PublishRun, ThroughputRun } from "./_results.ts";
 import {
   bestOf,
+  CALL_BULLMQ_GOAL,
+  CALL_FLOOR_GOAL,
   CLUSTER_GOAL_MS,
   consumerCpuPerTask,
   CPU_GOAL,
+  DELAY_LATENESS_GOAL_MS,
   FAILOVER_GOAL_MS,
   PUBLISH_GOAL,
   rateOf,
@@ -23,8 +26,12 @@ import {
   STARTUP_GOAL,
   THROUGHPUT_GOAL,
 } from "./_targets.ts";
+import { CALL_IN_FLIGHT, CALL_PREFETCH, CALL_SYSTEMS, type CallSystem } from "./call.ts";
+import { DELAYS_PREFETCH, type DelaysRun, EARLY_TOLERANCE_MS } from "./delays.ts";
 import {
   BULLMQ_SWEEP,
+  callRatios,
+  type DelaysResult,
   publishRatios,
   SHORT_PREFETCH,
   type SuiteResult,
@@ -293,6 +300,7 @@ export function checkTargets(result: SuiteResult): TargetCheck[] {
       "our worker loads more modules than the bare script",
     ));
   }
+  checks.push(...callChecks(result), ...delayChecks(result));
   if (result.options.scenarios.includes("cluster")) {
     const skip = result.skipped.find((s) => s.scenario === "cluster");
     for (const target of ["leader", "follower"] as const) {
@@ -342,12 +350,63 @@ function environmentSection(result: SuiteResult): string {
   return `## Machine\n\n${table(["", ""], rows)}`;
 }
 
+/** The call scenario's goals: ours within 2× the floor and below BullMQ, per number in flight. */
+function callChecks(result: SuiteResult): TargetCheck[] {
+  const c = result.call;
+  if (!c) return [];
+  return CALL_IN_FLIGHT.flatMap((k) => [
+    check(
+      `Call round trip, ${k} in flight: ours vs a bare request/reply`,
+      `p50 ≤ ${CALL_FLOOR_GOAL}× the bare amqplib request/reply's`,
+      callRatios(c, k, "floor"),
+      median,
+      (x) => x <= CALL_FLOOR_GOAL,
+      ratio,
+      "`producer.call` adds more than the goal allows to the same messages sent bare",
+    ),
+    check(
+      `Call round trip, ${k} in flight: ours vs BullMQ`,
+      "p50 below BullMQ's `waitUntilFinished`",
+      callRatios(c, k, "bullmq"),
+      median,
+      (x) => x < CALL_BULLMQ_GOAL,
+      ratio,
+      `BullMQ's round trip is shorter: ${CALL_BULLMQ_REASON}`,
+    ),
+  ]);
+}
+
+/** The delays scenario's goal: none early, lateness p99 within a second. */
+function delayChecks(result: SuiteResult): TargetCheck[] {
+  if (!result.delays) return [];
+  const runs = defined(result.delays.delayed);
+  const early = runs.reduce((n, r) => n + (r.lateness?.early ?? 0), 0);
+  const o = result.options;
+  return [check(
+    `Delayed tasks at scale: ${o.delayTasks} tasks, delays 0–${o.maxDelayMs / 1000} s`,
+    `none early; lateness p99 ≤ ${DELAY_LATENESS_GOAL_MS / 1000} s (the issue's promise on an ` +
+      "idle system)",
+    defined(runs.map((r) => r.lateness?.p99)),
+    median,
+    (x) => x <= DELAY_LATENESS_GOAL_MS && early === 0,
+    (v) => `p99 ${formatSpread(v, 0, " ms")}; ${early} early`,
+    early > 0
+      ? `${early} task(s) started before their time`
+      : "tasks started more than the goal after their time (see Delayed tasks)",
+  )];
+}
+
 /** Why BullMQ can be faster, and what a user can trade. */
 export const BULLMQ_REASON = "BullMQ keeps jobs in a Redis that here keeps nothing on disk (no " +
   "RDB, no AOF), so a Redis crash loses every queued job; our tasks sit in a quorum queue, " +
   "fsync'd to disk before the publish is confirmed, and survive a broker crash. BullMQ also " +
   "batches enqueueing (addBulk) and fetches the next job in the same round trip as the " +
   "completion";
+
+/** Why BullMQ's round trip can be shorter than ours. */
+export const CALL_BULLMQ_REASON = "a BullMQ job and its completion are writes to a Redis that " +
+  "here keeps nothing on disk, where each of our calls waits for two writes to quorum queues " +
+  "(the task, then its result), each on disk before the broker confirms it";
 
 function targetsSection(result: SuiteResult): string {
   const checks = checkTargets(result);
@@ -818,6 +877,231 @@ function makespanSection(result: SuiteResult): string {
   ].join("\n");
 }
 
+const CALL_LABELS: Record<CallSystem, string> = {
+  ours: "Ours: `producer.call`",
+  floor: "Floor: bare amqplib request/reply",
+  bullmq: "BullMQ: `add` + `waitUntilFinished`",
+};
+
+function callSection(result: SuiteResult): string {
+  const c = result.call;
+  if (!c) return "";
+  const o = result.options;
+  const rows: string[][] = [];
+  for (const k of CALL_IN_FLIGHT) {
+    for (const system of CALL_SYSTEMS) {
+      const figures = defined(c[system].map((run) => run?.byInFlight[k]));
+      if (figures.length === 0) continue;
+      rows.push([
+        CALL_LABELS[system],
+        String(k),
+        formatSpread(figures.map((f) => f.p50Ms), 2),
+        formatSpread(figures.map((f) => f.p99Ms), 2),
+        formatSpread(figures.map((f) => f.maxMs), 1),
+        formatSpread(figures.map((f) => f.callsPerSecond)),
+      ]);
+    }
+  }
+  const ratios = CALL_IN_FLIGHT.map((k) => [
+    String(k),
+    ratio(callRatios(c, k, "floor")),
+    ratio(callRatios(c, k, "floor", "p99Ms")),
+    ratio(callRatios(c, k, "bullmq")),
+    ratio(callRatios(c, k, "bullmq", "p99Ms")),
+  ]);
+  const warmup = o.quick ? 5 : 50;
+  return [
+    `## Call round trip: ${o.calls} calls per system and number in flight`,
+    "",
+    table(["System", "In flight", "p50 ms", "p99 ms", "Max ms", "Calls/s"], rows),
+    "",
+    "Ratios of ours to the others, taken within each repetition, median (min–max, n):",
+    "",
+    table([
+      "In flight",
+      "Ours / floor, p50",
+      "Ours / floor, p99",
+      "Ours / BullMQ, p50",
+      "Ours / BullMQ, p99",
+    ], ratios),
+    "",
+    "**What is timed**: each call from just before it is made to its result in the caller's " +
+    "hands; p50, p99 and max over the calls of a run, then the median (min–max, n = " +
+    "repetitions) of those. Per system and repetition, on a fresh queue: a responder process, " +
+    "started first and ready, then a caller process (`bench/_call_client.ts`) that makes " +
+    `${warmup} calls one at a time, not measured, then ${o.calls} calls with one in flight (the ` +
+    `next starts when the last has returned), then ${o.calls} with 10 in flight (10 such loops). ` +
+    "Every result is checked. The systems ran one after the other in each repetition, in an " +
+    `order rotated every repetition; after ${o.reps} repetitions, more (up to ${o.maxReps}) ran ` +
+    "while a goal's per-repetition ratios straddled it.",
+    "",
+    "- **Ours**: `createProducer` and `producer.call({ seq })` to one `worker.ts` " +
+    `(\`--prefetch ${CALL_PREFETCH} --concurrency ${CALL_PREFETCH}\`) whose handler ` +
+    '(`bench/_result_handler.ts`) returns `{"ok":true}`. The task goes persistent, through a ' +
+    "confirm channel, to the quorum work queue with `reply_to` naming the producer's reply " +
+    "queue (quorum); the worker publishes the result there, waits for its confirm, then acks " +
+    "the task; the producer consumes its reply queue (prefetch 1,000, one ack each).",
+    "- **Floor**: the same messages with plain amqplib and nothing else: the caller publishes " +
+    "a persistent request through a confirm channel to a quorum queue declared with our work " +
+    "queue's arguments, with `reply_to` and `correlation_id`; `bench/_bare_responder.ts` " +
+    `(prefetch ${CALL_PREFETCH}) publishes a persistent reply through a confirm channel to ` +
+    "the caller's quorum reply queue and acks the request once the reply is confirmed; the " +
+    "caller consumes its reply queue (prefetch 1,000, one ack each). A call returns once its " +
+    "publish is confirmed and its reply has come. Every connection with `noDelay`.",
+    "- **BullMQ**: `queue.add` then `job.waitUntilFinished(queueEvents)` on the local Redis, to " +
+    `a worker process (\`bench/_bullmq_worker.ts --mode result\`, concurrency ${CALL_PREFETCH}) ` +
+    'returning `{"ok":true}`; constructed ioredis clients. Completed jobs are removed beyond ' +
+    "the last 1,000 (`removeOnComplete: { count: 1000 }`): with `removeOnComplete: true` a job " +
+    "can be gone before `waitUntilFinished` looks at it, which then throws `Missing key for " +
+    "job`.",
+    `- Why BullMQ can be faster: ${CALL_BULLMQ_REASON}.`,
+    "- Why ours can be faster than the floor: not investigated. Our connections write what " +
+    "amqplib's multiplexer has in one pass in one socket write (`lib/core/corking.ts`); the " +
+    "floor's do not.",
+  ].join("\n");
+}
+
+/** One row of the delays table: rates, lateness and CPU per task of `slots`' runs. */
+function delaysRow(name: string, slots: (DelaysRun | undefined)[]): string[] {
+  const runs = defined(slots);
+  const per = (pick: (r: DelaysRun) => number | undefined) =>
+    formatSpread(defined(runs.map((r) => micros(pick(r), r.completed))));
+  const late = (pick: (l: NonNullable<DelaysRun["lateness"]>) => number) =>
+    formatSpread(defined(runs.map((r) => r.lateness && pick(r.lateness))));
+  return [
+    name,
+    formatSpread(runs.map((r) => r.publishPerSecond)),
+    formatSpread(runs.map((r) => r.deliveryPerSecond)),
+    late((l) => l.p50),
+    late((l) => l.p99),
+    late((l) => l.max),
+    runs.some((r) => r.lateness) ? String(runs.reduce((n, r) => n + r.lateness!.early, 0)) : "–",
+    per((r) => r.cpu.broker),
+    per((r) => r.cpu.brokerPublishing),
+    per((r) => r.cpu.worker),
+  ];
+}
+
+/** The delays scenario's every run, in a folded table. */
+function delaysDetail(d: DelaysResult): string {
+  const ms = (v: number | undefined, scale = 1) => v === undefined ? "–" : (v * scale).toFixed(0);
+  const rows = (["delayed", "undelayed"] as const).flatMap((mode) =>
+    d[mode].flatMap((r, rep) =>
+      r
+        ? [[
+          mode,
+          String(rep + 1),
+          r.loadAverage.toFixed(2),
+          `${r.completed}/${r.tasks}`,
+          ms(r.publishMs),
+          ms(r.deliverySpanMs),
+          ms(r.dueSpanMs),
+          ms(r.elapsedMs),
+          ms(r.cpu.broker, 1000),
+          ms(r.cpu.worker, 1000),
+        ]]
+        : []
+    )
+  );
+  return [
+    "<details><summary>Every run</summary>",
+    "",
+    table([
+      "Run",
+      "Rep",
+      "Load (1 min)",
+      "Started",
+      "Publish ms",
+      "Delivery span ms",
+      "Due span ms",
+      "First publish → last start ms",
+      "Broker CPU ms",
+      "Worker CPU ms",
+    ], rows),
+    "",
+    "</details>",
+  ].join("\n");
+}
+
+/** Delayed over undelayed, and the span over which the delayed tasks fell due. */
+function delaysComparison(d: DelaysResult): string {
+  const reps = Math.max(d.delayed.length, d.undelayed.length);
+  const over = (pick: (r: DelaysRun) => number | undefined) =>
+    ratio(
+      ratiosPerRep(reps, (r) =>
+        d.delayed[r] && pick(d.delayed[r]), (r) =>
+        d.undelayed[r] && pick(d.undelayed[r])),
+    );
+  const cpuPerTask = (r: DelaysRun) => micros(r.cpu.broker, r.completed);
+  const dueSpans = defined(defined(d.delayed).map((r) => r.dueSpanMs));
+  return `Delayed over undelayed, within each repetition: publish rate ${
+    over((r) => r.publishPerSecond)
+  }; broker CPU per task ${over(cpuPerTask)}.` +
+    (dueSpans.length
+      ? ` The delayed tasks fell due over ${
+        formatSpread(dueSpans.map((x) => x / 1000), 1, " s")
+      } (first due to last due): a delivery rate near N over that span, with small lateness, ` +
+        "means the ladder kept pace with them."
+      : "");
+}
+
+function delaysSection(result: SuiteResult): string {
+  const d = result.delays;
+  if (!d) return "";
+  const o = result.options;
+  const ladder = defined(d.delayed).find((r) => r.ladder)?.ladder;
+  return [
+    `## Delayed tasks: ${o.delayTasks} tasks, delays uniform from 0 to ${o.maxDelayMs / 1000} s`,
+    "",
+    table([
+      "Run",
+      "Publish tasks/s",
+      "Delivery tasks/s",
+      "Lateness p50 ms",
+      "Lateness p99 ms",
+      "Lateness max ms",
+      "Early",
+      "Broker CPU µs/task",
+      "Broker CPU µs/task, publishing",
+      "Worker CPU µs/task",
+    ], [
+      delaysRow("Delayed (the ladder)", d.delayed),
+      delaysRow("Undelayed (reference)", d.undelayed),
+    ]),
+    "",
+    delaysComparison(d),
+    "",
+    "Every delayed task crosses up to 25 quorum queues (the ladder, `lib/core/delays.ts`), one " +
+    "per 1 bit of its delay in 100 ms units, each a write (its publish, then an at-least-once " +
+    "dead-lettering from one level to the next), before its write to the work queue" +
+    (ladder
+      ? `; the delays drawn here cross ${ladder.mean.toFixed(1)} on average (at most ` +
+        `${ladder.most})`
+      : "") +
+    ". It enters the ladder at the level of its highest 1 bit; between two of its queues it is " +
+    "routed through the topic exchange of each level in between.",
+    "",
+    "**What is timed**: one worker (`worker.ts " +
+    `--prefetch ${DELAYS_PREFETCH} --concurrency ${DELAYS_PREFETCH}\`, handler ` +
+    "`bench/_delay_handler.ts`, a no-op that notes each task's start), online first; then " +
+    "`bench/_delay_publisher.ts`: `createProducer`, one delayed warm-up task (so that the ladder " +
+    "is declared on its connection before the timing; not counted), then one `enqueueMany` of " +
+    `the N tasks with \`{ delay }\` drawn uniformly from 0 to ${o.maxDelayMs} ms by a seeded ` +
+    "generator (the same delays every run), each payload holding the time it is due (when it " +
+    "was enqueued, plus its delay). **Publish**: N over the first publish to the last confirm. " +
+    "**Delivery**: N over the first task's start to the last one's, as the handler reports " +
+    "them. **Lateness**: start − due, per task; early: more than " +
+    `${EARLY_TOLERANCE_MS} ms before its time. **Undelayed**: the same N tasks without a delay, ` +
+    "to a fresh queue and worker. **Broker CPU**: RabbitMQ's process from the first publish " +
+    "(the publisher's line as read) to the last start (and, publishing, to the last confirm), " +
+    "per task; it counts anyone else using the broker meanwhile. The runs of a repetition " +
+    "alternate their order. The ladder is shared by every queue of the virtual host: run this " +
+    "where no one else uses delays (another virtual host in `AMQP_URL`), or both are slowed.",
+    "",
+    delaysDetail(d),
+  ].join("\n");
+}
+
 function clusterSection(result: SuiteResult): string {
   if (!result.options.scenarios.includes("cluster")) {
     return "## Cluster\n\nNot run: the cluster scenario runs only with `--only cluster` " +
@@ -888,6 +1172,8 @@ export function renderReport(result: SuiteResult): string {
     failoverSection(result),
     startupSection(result),
     makespanSection(result),
+    callSection(result),
+    delaysSection(result),
     clusterSection(result),
   ].filter((s) => s !== "");
   if (result.skipped.length) {

@@ -13,6 +13,8 @@ import type {
 } from "./_results.ts";
 import {
   bestOf,
+  CALL_BULLMQ_GOAL,
+  CALL_FLOOR_GOAL,
   consumerCpuPerTask,
   CPU_GOAL,
   PUBLISH_GOAL,
@@ -25,7 +27,9 @@ import {
   THROUGHPUT_GOAL,
 } from "./_targets.ts";
 import { runBullmqFailover, runBullmqStartup, runBullmqThroughput } from "./bullmq.ts";
+import { CALL_IN_FLIGHT, CALL_SYSTEMS, type CallRun, type CallSystem, runCall } from "./call.ts";
 import { type ClusterKillRun, runCluster } from "./cluster.ts";
+import { type DelaysRun, runDelays } from "./delays.ts";
 import { runBareStartup, runFloorPublish, runFloorThroughput } from "./floor.ts";
 import {
   type MakespanRun,
@@ -57,6 +61,8 @@ export const SCENARIOS = [
   "failover",
   "startup",
   "makespan",
+  "call",
+  "delays",
   "cluster",
 ] as const;
 /** One of {@linkcode SCENARIOS}. */
@@ -187,6 +193,17 @@ export interface SuiteOptions {
   scaleTasks?: number;
   /** Kills of each kind (leader, follower) in the cluster scenario. @default {5, quick 1} */
   clusterKills?: number;
+  /** Tasks of each run of the delays scenario. @default {100_000, quick 200} */
+  delayTasks?: number;
+  /**
+   * Longest delay of the delays scenario, ms (delays are uniform from 0 to it).
+   * @default {60_000, quick 2_000}
+   */
+  maxDelayMs?: number;
+  /** Repetitions of the delays scenario (a run of 100,000 tasks takes minutes). @default 1 */
+  delayReps?: number;
+  /** Calls measured per system and number in flight (call scenario). @default {1_000, quick 20} */
+  calls?: number;
   /** Scenarios to run. @default {DEFAULT_SCENARIOS} */
   scenarios?: readonly ScenarioName[];
   /** Systems to run. @default {all; ours only when worker.ts and producer.ts exist} */
@@ -225,6 +242,14 @@ export interface ResolvedSuiteOptions {
   scaleTasks: number;
   /** See {@linkcode SuiteOptions.clusterKills}. */
   clusterKills: number;
+  /** See {@linkcode SuiteOptions.delayTasks}. */
+  delayTasks: number;
+  /** See {@linkcode SuiteOptions.maxDelayMs}. */
+  maxDelayMs: number;
+  /** See {@linkcode SuiteOptions.delayReps}. */
+  delayReps: number;
+  /** See {@linkcode SuiteOptions.calls}. */
+  calls: number;
   /** See {@linkcode SuiteOptions.scenarios}. */
   scenarios: ScenarioName[];
   /** See {@linkcode SuiteOptions.systems}. */
@@ -289,6 +314,17 @@ export interface MakespanResult {
   killed: MakespanRun[];
 }
 
+/** The delays scenario's runs, one slot per repetition (`undefined`: failed). */
+export interface DelaysResult {
+  /** N tasks with mixed delays. */
+  delayed: (DelaysRun | undefined)[];
+  /** The same N tasks without a delay (the reference). */
+  undelayed: (DelaysRun | undefined)[];
+}
+
+/** The call scenario's runs per system, one slot per repetition (`undefined`: failed, not run). */
+export type CallResult = Record<CallSystem, (CallRun | undefined)[]>;
+
 /** A scenario that could not run here, and why. */
 export interface Skipped {
   /** Which. */
@@ -319,6 +355,10 @@ export interface SuiteResult {
   makespan?: MakespanResult;
   /** Cluster node kills (undefined when skipped). */
   cluster?: ClusterKillRun[];
+  /** Delayed tasks (undefined when skipped). */
+  delays?: DelaysResult;
+  /** `call`'s round trip against the floor and BullMQ (undefined when skipped). */
+  call?: CallResult;
   /** Scenarios that could not run here. */
   skipped: Skipped[];
   /** Runs that failed, one line each. */
@@ -346,6 +386,10 @@ export function resolveSuiteOptions(options: SuiteOptions = {}): ResolvedSuiteOp
     restarts: options.restarts ?? (quick ? 1 : 5),
     scaleTasks: options.scaleTasks ?? (quick ? 200 : 1_000_000),
     clusterKills: options.clusterKills ?? (quick ? 1 : 5),
+    delayTasks: options.delayTasks ?? (quick ? 200 : 100_000),
+    maxDelayMs: options.maxDelayMs ?? (quick ? 2_000 : 60_000),
+    delayReps: options.delayReps ?? 1,
+    calls: options.calls ?? (quick ? 20 : 1_000),
     scenarios: [...options.scenarios ?? DEFAULT_SCENARIOS],
     systems: [...options.systems ?? SYSTEMS],
     ...(options.workerLogLevel ? { workerLogLevel: options.workerLogLevel } : {}),
@@ -404,6 +448,32 @@ export function publishRatios(p: PublishResult, key: "ours" | "library"): number
 export function publishVerdictOpen(p: PublishResult): boolean {
   return (["ours", "library"] as const).some((key) =>
     p[key].some(Boolean) && straddles(publishRatios(p, key), PUBLISH_GOAL)
+  );
+}
+
+/**
+ * Per-repetition ratios of our `call` round trip to `versus`'s, with `inFlight` calls in flight,
+ * at percentile `pick`.
+ */
+export function callRatios(
+  call: CallResult,
+  inFlight: number,
+  versus: "floor" | "bullmq",
+  pick: "p50Ms" | "p99Ms" = "p50Ms",
+): number[] {
+  return ratiosPerRep(
+    Math.max(call.ours.length, call[versus].length),
+    (r) => call.ours[r]?.byInFlight[inFlight]?.[pick],
+    (r) => call[versus][r]?.byInFlight[inFlight]?.[pick],
+  );
+}
+
+/** Whether another repetition could still change a verdict of the call goals. */
+export function callVerdictOpen(call: CallResult): boolean {
+  if (!call.ours.some(Boolean)) return false;
+  return CALL_IN_FLIGHT.some((k) =>
+    (call.floor.some(Boolean) && straddles(callRatios(call, k, "floor"), CALL_FLOOR_GOAL)) ||
+    (call.bullmq.some(Boolean) && straddles(callRatios(call, k, "bullmq"), CALL_BULLMQ_GOAL))
   );
 }
 
@@ -608,6 +678,53 @@ export async function runSuite(options: SuiteOptions = {}): Promise<SuiteResult>
       }
     }
     result.makespan = makespan;
+  }
+
+  if (wants("call")) {
+    const call: CallResult = { ours: [], floor: [], bullmq: [] };
+    const systems = CALL_SYSTEMS.filter(has);
+    for (let rep = 0; rep < o.maxReps; rep++) {
+      if (rep >= o.reps && !callVerdictOpen(call)) break;
+      const order = systems.map((_, i) => systems[(i + rep) % systems.length]!);
+      for (const system of order) {
+        const what = `call ${system} rep ${rep + 1}`;
+        const run = await attempt(
+          what,
+          () => runCall(system, { calls: o.calls, warmup: o.quick ? 5 : 50, ...ours }),
+        );
+        call[system][rep] = run;
+        if (run) {
+          const figures = CALL_IN_FLIGHT.map((k) =>
+            `${k} in flight p50 ${run.byInFlight[k]!.p50Ms.toFixed(2)} ms`
+          );
+          progress(`${what}: ${figures.join(", ")}`);
+        }
+      }
+    }
+    result.call = call;
+  }
+
+  if (wants("delays") && has("ours")) {
+    const delays: DelaysResult = { delayed: [], undelayed: [] };
+    for (let rep = 0; rep < o.delayReps; rep++) {
+      const modes = ["delayed", "undelayed"] as const;
+      for (const mode of rep % 2 === 0 ? modes : [...modes].reverse()) {
+        const what = `delays ${mode} rep ${rep + 1}`;
+        const run = await attempt(
+          what,
+          () => runDelays({ tasks: o.delayTasks, maxDelayMs: o.maxDelayMs, mode, ...ours }),
+        );
+        delays[mode][rep] = run;
+        if (run) {
+          const late = run.lateness ? `, lateness p99 ${run.lateness.p99.toFixed(0)} ms` : "";
+          progress(
+            `${what}: publish ${run.publishPerSecond.toFixed(0)} tasks/s, delivery ` +
+              `${run.deliveryPerSecond.toFixed(0)} tasks/s${late}`,
+          );
+        }
+      }
+    }
+    result.delays = delays;
   }
 
   if (wants("cluster") && has("ours")) {

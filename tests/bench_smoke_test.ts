@@ -1,9 +1,10 @@
 /**
  * Smoke test of the benchmark suite (`deno task bench`): runs it in quick mode (50 tasks, one
- * repetition, tiny publish and scale runs, one broker restart, no BullMQ failover) against the
- * real broker and Redis, and checks that every scenario ran, that the counts match, that CPU and
- * memory were measured, and that the report is well formed. It asserts no timing: the figures of
- * a quick run on a shared machine mean nothing.
+ * repetition, tiny publish and scale runs, one broker restart, no BullMQ failover, 20 calls per
+ * system, 200 tasks delayed up to 2 s) against the real broker and Redis, and checks that every
+ * scenario ran, that the counts match (every call answered, every delayed task started, none
+ * early), that CPU and memory were measured, and that the report is well formed. It asserts no
+ * timing: the figures of a quick run on a shared machine mean nothing.
  */
 import assert from "node:assert/strict";
 import { parseBenchArgs } from "../bench/main.ts";
@@ -13,7 +14,19 @@ import { quantile, summarize } from "../bench/_stats.ts";
 import { ratiosPerRep, straddles } from "../bench/_targets.ts";
 import type { PublishRun } from "../bench/_results.ts";
 import {
+  CALL_IN_FLIGHT,
+  CALL_SYSTEMS,
+  type CallFigures,
+  callFigures,
+  type CallRun,
+} from "../bench/call.ts";
+import { latenessOf } from "../bench/delays.ts";
+import { ladderQueues, seeded } from "../bench/_delay_publisher.ts";
+import {
   BULLMQ_SWEEP,
+  callRatios,
+  type CallResult,
+  callVerdictOpen,
   publishVerdictOpen,
   runSuite,
   type SuiteOptions,
@@ -58,6 +71,35 @@ Deno.test({
 });
 
 Deno.test({
+  name: "call and delay figures: percentiles, ratios per repetition, lateness and the ladder",
+  ...options,
+  fn() {
+    const { p99Ms, ...figures } = callFigures([4, 1, 3, 2], 20);
+    assert.deepEqual(figures, { calls: 4, p50Ms: 2.5, maxMs: 4, callsPerSecond: 200 });
+    assert.equal(p99Ms.toFixed(2), "3.97");
+    const at = (p50Ms: number) =>
+      ({ byInFlight: { 1: { p50Ms }, 10: { p50Ms } } }) as unknown as CallRun;
+    // Ours at 1.5× and 2.5× the floor: the 2× goal is still open; a BullMQ that never ran is not.
+    const call: CallResult = { ours: [at(3), at(5)], floor: [at(2), at(2)], bullmq: [] };
+    assert.deepEqual(callRatios(call, 1, "floor"), [1.5, 2.5]);
+    assert.deepEqual(callRatios(call, 1, "bullmq"), []);
+    assert.equal(callVerdictOpen(call), true);
+    call.ours = [at(3), at(3)];
+    assert.equal(callVerdictOpen(call), false);
+    // Starts 2 ms early, 1 ms early (clock rounding: not early), on time and late.
+    const { p99, ...lateness } = latenessOf([-2, -1, 0, 500]);
+    assert.deepEqual(lateness, { p50: -0.5, max: 500, min: -2, early: 1 });
+    assert.equal(p99.toFixed(2), "485.00");
+    assert.equal(ladderQueues(0), 0);
+    assert.equal(ladderQueues(1_000), 2, "10 units: 0b1010, two queues");
+    assert.equal(ladderQueues(1), 1, "rounded up to one unit");
+    const a = seeded(25);
+    const b = seeded(25);
+    assert.deepEqual([a(), a(), a()], [b(), b(), b()], "the same delays every run");
+  },
+});
+
+Deno.test({
   name: "CPU time and peak memory are read from /proc's formats",
   ...options,
   fn() {
@@ -92,6 +134,8 @@ Deno.test({
     assert.throws(() => parseBenchArgs(["--only", "nope"]), /Invalid --only "nope"/);
     assert.throws(() => parseBenchArgs(["--tasks", "0"]), /Invalid --tasks "0"/);
     assert.throws(() => parseBenchArgs(["--scale-tasks", "1"]), /Invalid --scale-tasks "1"/);
+    assert.throws(() => parseBenchArgs(["--max-delay", "4000"]), /Invalid --max-delay "4000"/);
+    assert.throws(() => parseBenchArgs(["--calls", "x"]), /Invalid --calls "x"/);
     const parsed = parseBenchArgs([
       "--quick",
       "--out",
@@ -102,6 +146,14 @@ Deno.test({
       "7",
       "--restarts",
       "2",
+      "--calls",
+      "30",
+      "--delay-tasks",
+      "500",
+      "--max-delay",
+      "1.5",
+      "--delay-reps",
+      "2",
     ]);
     assert.notEqual(parsed, "help");
     if (parsed !== "help") {
@@ -110,7 +162,11 @@ Deno.test({
       assert.deepEqual(parsed.options.scenarios, ["short", "cluster"]);
       assert.equal(parsed.options.maxReps, 7);
       assert.equal(parsed.options.restarts, 2);
-      assert.match(parsed.options.commandLine ?? "", /^deno task bench --quick .*--restarts 2$/);
+      assert.equal(parsed.options.calls, 30);
+      assert.equal(parsed.options.delayTasks, 500);
+      assert.equal(parsed.options.maxDelayMs, 1_500);
+      assert.equal(parsed.options.delayReps, 2);
+      assert.match(parsed.options.commandLine ?? "", /^deno task bench --quick .*--delay-reps 2$/);
     }
   },
 });
@@ -263,6 +319,38 @@ Deno.test({
       }
     });
 
+    await t.step("call: each system's calls all returned, at 1 and at 10 in flight", () => {
+      assert.ok(result.call);
+      for (const system of CALL_SYSTEMS) {
+        assert.equal(result.call[system].length, result.options.reps, system);
+        for (const run of result.call[system]) {
+          assert.ok(run, `${system}: a run is missing`);
+          for (const k of CALL_IN_FLIGHT) {
+            const f: CallFigures | undefined = run.byInFlight[k];
+            assert.equal(f?.calls, result.options.calls, `${system}, ${k} in flight`);
+            assert.ok(f.p50Ms > 0 && f.p99Ms >= f.p50Ms && f.maxMs >= f.p99Ms, system);
+          }
+        }
+      }
+    });
+
+    await t.step("delays: every task started once, none before its time", () => {
+      assert.ok(result.delays);
+      for (const mode of ["delayed", "undelayed"] as const) {
+        assert.equal(result.delays[mode].length, result.options.delayReps, mode);
+        for (const run of result.delays[mode]) {
+          assert.ok(run, `${mode}: a run is missing`);
+          assert.equal(run.completed, result.options.delayTasks, mode);
+          assert.ok(run.publishPerSecond > 0 && run.deliveryPerSecond > 0, mode);
+          assert.equal(run.lateness !== undefined, mode === "delayed", `${mode}: lateness`);
+        }
+      }
+      for (const run of result.delays.delayed) {
+        assert.equal(run!.lateness!.early, 0, "a delayed task started before its time");
+        assert.ok(run!.ladder!.mean > 0, "the delays crossed the ladder");
+      }
+    });
+
     await t.step("the report, written to a temporary file, is well formed", async () => {
       const file = await Deno.makeTempFile({ prefix: "benchmarks-", suffix: ".md" });
       try {
@@ -282,6 +370,8 @@ Deno.test({
             "## Failover latency",
             "## Start-up and idle memory",
             "## Original scenario",
+            "## Call round trip",
+            "## Delayed tasks",
             "## Cluster",
           ]
         ) {
@@ -309,6 +399,9 @@ Deno.test({
             "Original scenario, no kill",
             "Original scenario, a worker SIGKILLed",
             "Failover",
+            "Call round trip, 1 in flight: ours vs a bare request/reply",
+            "Call round trip, 10 in flight: ours vs BullMQ",
+            "Delayed tasks at scale",
           ]
         ) {
           assert.ok(names.some((n) => n.startsWith(name)), `missing target ${name}`);
