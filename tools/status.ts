@@ -1,7 +1,8 @@
 /**
  * `deno task status`: the state of a queue and its workers on one screen, over AMQP only (no
  * management plugin): ready and dead-lettered counts and consumers from passive declares, the
- * workers, their tasks in hand and their completion rate from the events they publish.
+ * workers, their tasks in hand, the tasks they run with their progress and their completion rate
+ * from the events they publish (drawn by `lib/cli/status_text.ts`).
  * @module
  */
 import { onStopSignals, runMain } from "../lib/cli/main.ts";
@@ -14,6 +15,7 @@ import {
 import { STATUS_INTERVAL_MS } from "../lib/core/events.ts";
 import { type MonitorSnapshot, QueueMonitor } from "../lib/observe/monitor.ts";
 import { watchQueue } from "../lib/observe/watch.ts";
+import { renderStatus } from "../lib/cli/status_text.ts";
 import { log } from "../lib/core/log.ts";
 import { printable } from "../lib/core/text.ts";
 import { DEFAULT_QUEUE } from "../lib/core/topology.ts";
@@ -23,8 +25,11 @@ const HELP = `Usage: deno task status [flags]
 Shows a queue and its workers: messages ready, messages held unacked by workers, consumers,
 messages in the dead-letter queue, each worker with its state (online; lost: it stopped reporting
 without saying goodbye, killed or cut off; offline), tasks in hand, completions and failures, and
-the completion rate over the last minute. Uses AMQP only: counts come from passive declares,
-workers from the events they publish (a worker.status every ${STATUS_INTERVAL_MS / 1000} s). A
+the completion rate over the last minute. Under each worker, the tasks it is running and the
+progress each last reported (task #3 40%, or a handler's progress object as short JSON), as
+far as it heard their events: --watch those that start or report once it runs, a snapshot those
+that did while it listened. Uses AMQP only: counts come from passive declares, workers from the
+events they publish (a worker.status every ${STATUS_INTERVAL_MS / 1000} s). A
 snapshot listens until every consumer of the queue has reported, at most ${
   (STATUS_INTERVAL_MS * 1.25) / 1000
 } s.
@@ -51,9 +56,6 @@ Examples:
 
 /** One snapshot of a queue and its workers: what `status --json` prints. */
 export type StatusSnapshot = MonitorSnapshot;
-
-/** Most worker rows printed; `--json` has them all. */
-const MAX_ROWS = 100;
 
 /**
  * How often a snapshot reads the counts while it listens: it ends at the first update after every
@@ -104,7 +106,7 @@ async function snapshot(config: StatusConfig): Promise<number> {
     );
   }
   const shown = monitor.snapshot();
-  console.log(config.json ? JSON.stringify(shown, null, 2) : render(shown));
+  console.log(config.json ? JSON.stringify(shown, null, 2) : renderStatus(shown));
   return 0;
 }
 
@@ -140,7 +142,7 @@ async function watchStatus(config: StatusConfig): Promise<number> {
         ? `waiting for queue ${printable(config.queue)} to be declared`
         : error
         ? `queue ${printable(config.queue)}: ${printable(error.message)}`
-        : render(monitor.snapshot());
+        : renderStatus(monitor.snapshot());
       // Clear-screen escapes only where a terminal interprets them; plain snapshots elsewhere.
       const out = terminal ? `\x1b[H\x1b[2J${text}\n(Ctrl-C to quit)\n` : `${text}\n\n`;
       await Deno.stdout.write(encoder.encode(out));
@@ -149,62 +151,6 @@ async function watchStatus(config: StatusConfig): Promise<number> {
     signals.remove();
   }
   return 0;
-}
-
-/** Renders a snapshot as a screen of text; every name from an event is escaped. */
-function render(snapshot: MonitorSnapshot): string {
-  const lines = [
-    `queue ${printable(snapshot.queue)}   ${snapshot.at}`,
-    `  ready ${snapshot.ready}   unacked ${snapshot.unacked}   consumers ${snapshot.consumers}   ` +
-    `dead-lettered ${snapshot.dead}   rate ${snapshot.ratePerSecond.toFixed(2)}/s (last minute)`,
-    "",
-  ];
-  if (snapshot.workers.length === 0) {
-    lines.push(
-      `  no worker seen (workers report every ${STATUS_INTERVAL_MS / 1000} s)`,
-    );
-  } else {
-    const shown = snapshot.workers.slice(0, MAX_ROWS).map((w) => ({
-      ...w,
-      name: truncate(printable(w.name), 40),
-      node: w.node === undefined ? "" : truncate(printable(w.node), 30),
-    }));
-    const withNode = shown.some((w) => w.node !== "");
-    let width = 6;
-    let nodeWidth = 4;
-    for (const w of shown) {
-      width = Math.max(width, w.name.length);
-      nodeWidth = Math.max(nodeWidth, w.node.length);
-    }
-    const at = Date.parse(snapshot.at);
-    lines.push(
-      `  ${"worker".padEnd(width)}  state    in hand  completed  failed  ` +
-        `${withNode ? `${"node".padEnd(nodeWidth)}  ` : ""}last seen`,
-    );
-    for (const w of shown) {
-      const ago = Math.max(0, Math.round((at - Date.parse(w.lastSeen)) / 1000));
-      lines.push(
-        `  ${w.name.padEnd(width)}  ${w.state.padEnd(7)}  ${String(w.inHand).padStart(7)}  ` +
-          `${String(w.completed).padStart(9)}  ${String(w.failed).padStart(6)}  ` +
-          `${withNode ? `${w.node.padEnd(nodeWidth)}  ` : ""}` +
-          `${w.lastSeen}${w.state === "online" ? "" : ` (${ago} s ago)`}`,
-      );
-    }
-    if (snapshot.workers.length > shown.length) {
-      lines.push(`  … and ${snapshot.workers.length - shown.length} more workers (see --json)`);
-    }
-  }
-  if (snapshot.workersDropped > 0) {
-    lines.push(
-      `  (${snapshot.workersDropped} worker names seen least recently were dropped to bound ` +
-        "memory)",
-    );
-  }
-  return lines.join("\n");
-}
-
-function truncate(text: string, width: number): string {
-  return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
 }
 
 if (import.meta.main) {

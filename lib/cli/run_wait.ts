@@ -1,7 +1,8 @@
 /**
  * What `produce --wait` does: follows the run's events from before its first task is published,
- * then, once they are published, shows progress until every task has completed or been
- * dead-lettered, says when nothing is consuming the queue, and ends with the run's summary and
+ * then, once they are published, shows progress (with what the running tasks report) until every
+ * task has completed or been dead-lettered, and with `--results` until every task's result line
+ * is written, says when nothing is consuming the queue, and ends with the run's summary and
  * timeline and an exit code that tells the truth.
  * @module
  */
@@ -14,7 +15,11 @@ import { renderSummary } from "../observe/render/summary.ts";
 import { renderTimelineSvg } from "../observe/render/timeline_svg.ts";
 import { renderTimelineText } from "../observe/render/timeline_text.ts";
 import { RunRecord } from "../observe/run_record.ts";
+import { RunningTasks } from "../observe/running.ts";
+import type { ResultsFile } from "./output_files.ts";
+import { runningSummary } from "./progress_text.ts";
 import { type QueueState, type QueueWatcher, watchQueue } from "../observe/watch.ts";
+import { isTaskEvent, type TareasEvent } from "../core/events.ts";
 
 /** Exit code of `produce --wait` when every task finished but some were dead-lettered. */
 export const EXIT_DEAD_LETTERED = 3;
@@ -38,6 +43,8 @@ export interface RunWaitOptions {
   timeoutMs: number;
   /** Write the timeline as SVG to this file. */
   timeline?: string | undefined;
+  /** The `--results` file: the run ends once it has a line for every task. */
+  results?: ResultsFile | undefined;
 }
 
 /**
@@ -48,6 +55,8 @@ export interface RunWaitOptions {
 export class RunWatch implements AsyncDisposable {
   /** The run's record: give it each task's id before the task is published (`expect`). */
   readonly record: RunRecord = new RunRecord([]);
+  /** The run's tasks being run, with their latest progress. */
+  #running = new RunningTasks();
   #queue: string;
   #watcher: QueueWatcher;
   #following: Promise<void>;
@@ -70,11 +79,22 @@ export class RunWatch implements AsyncDisposable {
     this.#watcher = watcher;
     this.#following = (async () => {
       for await (const update of watcher) {
-        if (update.kind === "event") this.record.record(update.event);
+        if (update.kind === "event") this.#observe(update.event);
         else this.#onState(update.state);
       }
     })();
     this.#following.catch(() => {}); // wait() reports it
+  }
+
+  #observe(event: TareasEvent): void {
+    this.record.record(event);
+    if (!isTaskEvent(event)) return;
+    // Only the run's own tasks, and not one that has finished (its progress may come late).
+    if (event.type === "task.started" || event.type === "task.progress") {
+      const outcome = this.record.outcome(event.taskId);
+      if (outcome === undefined || outcome.completions > 0 || outcome.dead) return;
+    }
+    this.#running.observe(event);
   }
 
   /**
@@ -90,17 +110,24 @@ export class RunWatch implements AsyncDisposable {
     const { record } = this;
     const logger = log("producer");
     const encoder = new TextEncoder();
+    const isTty = Deno.stdout.isTerminal();
+    const columns = isTty ? Deno.consoleSize().columns : undefined;
     const progress = new Progress({
       total: record.counts().total,
-      isTty: Deno.stdout.isTerminal(),
+      isTty,
       write: (text) => Deno.stdout.writeSync(encoder.encode(text)),
+      ...(columns === undefined ? {} : { columns }),
     });
     const release = holdTerminalLine(progress);
     const ended = Promise.withResolvers<"finished" | "interrupted">();
+    const { results } = options;
     const tick = () => {
-      const { completed, deadLettered, missing } = record.counts();
-      progress.update({ completed, deadLettered });
-      if (missing === 0) ended.resolve("finished");
+      const { completed, deadLettered, missing, total } = record.counts();
+      const detail = runningSummary(this.#running.tasks(), isTty ? 50 : 200);
+      progress.update({ completed, deadLettered, detail });
+      if (missing === 0 && (results === undefined || results.written >= total)) {
+        ended.resolve("finished");
+      }
     };
     const ticker = setInterval(tick, 200);
     // Say it once, and again only once a worker has consumed or been heard of since.
@@ -124,9 +151,11 @@ export class RunWatch implements AsyncDisposable {
     const timedOut = new Promise<never>((_, reject) =>
       timeout?.addEventListener("abort", () => {
         const { completed, total } = record.counts();
+        const written = results === undefined ? "" : `, ${results.written} result(s) written`;
         reject(
           new TareasError(
-            `Timed out after ${options.timeoutMs / 1000} s: ${completed}/${total} tasks completed`,
+            `Timed out after ${options.timeoutMs / 1000} s: ${completed}/${total} tasks ` +
+              `completed${written}`,
           ),
         );
       })
@@ -134,7 +163,12 @@ export class RunWatch implements AsyncDisposable {
     let end: "finished" | "interrupted";
     try {
       tick();
-      end = await Promise.race([ended.promise, failed, timedOut]);
+      end = await Promise.race([
+        ended.promise,
+        failed,
+        timedOut,
+        ...(results === undefined ? [] : [results.failed]),
+      ]);
     } finally {
       clearInterval(ticker);
       this.#onState = () => {};

@@ -3,7 +3,6 @@
  * task's complexity).
  * @module
  */
-import { errorMessage, UsageError } from "./errors.ts";
 import { delay } from "./async.ts";
 import type { Task } from "./task.ts";
 
@@ -89,33 +88,4 @@ export type TaskHandler<P = unknown> = (task: Task<P>, context: TaskContext) => 
 export function sleepHandler(task: Task, context: TaskContext): Promise<void> | void {
   const ms = task.complexity * context.timeScale * 1000;
   if (ms > 0) return delay(ms, context.signal); // No work, no promise: a no-op task costs nothing.
-}
-
-/**
- * Loads a handler module (path relative to the working directory, or a URL) and returns its
- * default export.
- *
- * @throws {UsageError} when the module cannot be loaded or exports no function.
- */
-export async function loadHandler(specifier: string): Promise<TaskHandler> {
-  let url: URL;
-  try {
-    url = /^[a-z]+:/i.test(specifier)
-      ? new URL(specifier)
-      : new URL(specifier, `file://${Deno.cwd()}/`);
-  } catch {
-    throw new UsageError(`Invalid --handler "${specifier}": not a path or URL`);
-  }
-  let module: { default?: unknown };
-  try {
-    module = await import(url.href);
-  } catch (error) {
-    throw new UsageError(`Cannot load --handler "${specifier}": ${errorMessage(error)}`, {
-      cause: error,
-    });
-  }
-  if (typeof module.default !== "function") {
-    throw new UsageError(`Invalid --handler "${specifier}": its default export is not a function`);
-  }
-  return module.default as TaskHandler;
 }

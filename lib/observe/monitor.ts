@@ -10,6 +10,9 @@
  */
 import { STATUS_INTERVAL_MS, type TareasEvent } from "../core/events.ts";
 import type { QueueCounts } from "./queue_state.ts";
+import { type RunningTask, RunningTasks } from "./running.ts";
+
+export type { RunningTask } from "./running.ts";
 
 /**
  * A worker's state: `online` while it reports, `lost` when it was online and then sent neither
@@ -47,6 +50,11 @@ export interface WorkerView {
   failed: number;
   /** The broker node it is connected to, when its events say so. */
   node?: string;
+  /**
+   * The tasks it is running, with the progress each last reported (`task.progress`), by `seq`;
+   * empty unless it is online. Tasks that end within 10 ms are never seen running.
+   */
+  running: RunningTask[];
 }
 
 /**
@@ -139,6 +147,7 @@ export class QueueMonitor {
   #workers = new Map<string, Tracked>(); // least recently seen first
   #counts: QueueCounts = { ready: 0, consumers: 0, dead: 0 };
   #dropped = 0;
+  #running = new RunningTasks();
   #lostAfterMs: number;
   #forgetAfterMs: number;
   #maxWorkers: number;
@@ -174,6 +183,9 @@ export class QueueMonitor {
     worker.lastMs = Math.max(worker.lastMs, receivedAt);
     const record = event as unknown as Record<string, unknown>;
     if (typeof record.node === "string" && record.node !== "") worker.node = bounded(record.node);
+    if (event.type.startsWith("task.")) {
+      this.#running.observe(name === event.worker ? event : { ...event, worker: name });
+    }
     switch (event.type) {
       case "worker.online":
       case "worker.status":
@@ -183,12 +195,15 @@ export class QueueMonitor {
         worker.completed = count(record.completed) ?? worker.completed;
         worker.failed = count(record.failed) ?? worker.failed;
         worker.lastMinute = count(record.lastMinute) ?? worker.lastMinute;
+        // Holding nothing: what it ran before ended, even if that end was not heard.
+        if (record.inHand === 0) this.#running.dropWorker(name, event.at);
         break;
       case "worker.offline":
         worker.offline = true;
         worker.inHand = 0;
         worker.completed = count(record.completed) ?? worker.completed;
         worker.failed = count(record.failed) ?? worker.failed;
+        this.#running.dropWorker(name);
         break;
       case "task.completed":
         worker.offline = false;
@@ -239,6 +254,7 @@ export class QueueMonitor {
       this.#workers.delete(name);
     }
     const workers: (WorkerView & { lastMs: number; lastMinute: number })[] = [];
+    const running = this.#running.byWorker();
     let unacked = 0;
     let lastMinute = 0;
     for (const worker of this.#workers.values()) {
@@ -256,6 +272,7 @@ export class QueueMonitor {
         failed: worker.failed,
         lastMs: worker.lastMs,
         lastMinute: worker.lastMinute,
+        running: state === "online" ? running.get(worker.name) ?? [] : [],
       };
       if (worker.node !== undefined) view.node = worker.node;
       workers.push(view);

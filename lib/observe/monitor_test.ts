@@ -45,7 +45,7 @@ Deno.test("task events move a worker's counts between its status reports", () =>
   monitor.observe(event({ type: "task.failed", worker: "a", taskId: "u" }), T0);
   assert.deepEqual(
     { ...monitor.snapshot(T0).workers[0], lastSeen: "" },
-    { name: "a", state: "online", lastSeen: "", inHand: 0, completed: 2, failed: 1 },
+    { name: "a", state: "online", lastSeen: "", inHand: 0, completed: 2, failed: 1, running: [] },
   );
 });
 
@@ -94,4 +94,30 @@ Deno.test("200k fake worker names: the oldest are dropped beyond the cap, and co
   assert.equal(snapshot.workersDropped, 200_001 - 1000);
   assert.ok(snapshot.workers.some((w) => w.name === "real"), "a worker that keeps reporting stays");
   assert.ok(snapshot.workers.some((w) => w.name === "fake-199999"));
+});
+
+Deno.test("each online worker shows the tasks it runs with their latest progress", () => {
+  const monitor = new QueueMonitor("q", { lostAfterMs: 3000 });
+  const task = (type: string, fields: Record<string, unknown>) =>
+    event({ type, seq: 0, attempt: 1, redelivered: false, ...fields });
+  monitor.observe(event({ type: "worker.online", worker: "a" }), T0);
+  monitor.observe(task("task.started", { worker: "a", taskId: "t1", seq: 3 }), T0);
+  monitor.observe(task("task.progress", { worker: "a", taskId: "t1", seq: 3, progress: 0.4 }), T0);
+  monitor.observe(task("task.progress", { worker: "a", taskId: "t2", seq: 4, progress: {} }), T0);
+  const running = monitor.snapshot(T0 + 100).workers[0]!.running;
+  assert.deepEqual(running.map((t) => [t.seq, t.progress]), [[3, 0.4], [4, {}]]);
+
+  monitor.observe(task("task.completed", { worker: "a", taskId: "t1", seq: 3 }), T0 + 200);
+  assert.deepEqual(monitor.snapshot(T0 + 200).workers[0]!.running.map((t) => t.seq), [4]);
+  assert.deepEqual(
+    monitor.snapshot(T0 + 5000).workers[0]!.running,
+    [],
+    "a lost worker runs nothing: its tasks go back to the queue",
+  );
+  // A worker.status saying it holds nothing ends what it ran before, even unheard.
+  monitor.observe(
+    event({ type: "worker.status", worker: "a", inHand: 0, at: new Date(T0 + 300).toISOString() }),
+    T0 + 5100,
+  );
+  assert.deepEqual(monitor.snapshot(T0 + 5100).workers[0]!.running, []);
 });

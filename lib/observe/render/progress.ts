@@ -32,6 +32,12 @@ export interface ProgressOptions {
    * @default {10}
    */
   barWidth?: number;
+  /**
+   * Width of the terminal: a longer line is cut to fit, since a line that wraps cannot be
+   * redrawn in place.
+   * @default {no limit}
+   */
+  columns?: number;
 }
 
 /** The counts {@linkcode Progress.update} takes. */
@@ -40,6 +46,11 @@ export interface ProgressCounts {
   completed: number;
   /** Tasks dead-lettered so far: finished too, but not completed. */
   deadLettered: number;
+  /**
+   * What the running tasks report, shown after the counts until the end, e.g.
+   * `running: #3 40%, #7 75%`. @default {""}
+   */
+  detail?: string;
 }
 
 /**
@@ -47,7 +58,8 @@ export interface ProgressCounts {
  * place (`\r`, clear line): `[██████░░░░] 6/10 completed  0 dead-lettered  2.1/s  ETA 2s`, and ends it with a
  * newline on {@linkcode Progress.finish}. Elsewhere it writes
  * `progress: 6/10 completed, 0 dead-lettered, 2.1 tasks/s, ETA 2s` lines at most once per `intervalMs`,
- * and always a last line (`…, took 4.8s`) on finish. The rate is `done` over the time since
+ * and always a last line (`…, took 4.8s`) on finish. What the running tasks report
+ * ({@linkcode ProgressCounts.detail}) follows the counts until the end. The rate is `done` over the time since
  * construction; the ETA is the remaining tasks over the rate (`ETA ?` while the rate is 0).
  *
  * An update that falls inside the throttle interval is shown by the next update or by
@@ -72,6 +84,7 @@ export class Progress {
   #now: () => number;
   #intervalMs: number;
   #barWidth: number;
+  #columns: number;
   #startMs: number;
   #lastWriteMs: number;
   #lastLine = "";
@@ -89,6 +102,7 @@ export class Progress {
     this.#now = options.now ?? Date.now;
     this.#intervalMs = options.isTty ? options.redrawMs ?? 100 : options.intervalMs ?? 2000;
     this.#barWidth = Math.max(1, Math.floor(options.barWidth ?? 10));
+    this.#columns = Math.max(20, Math.floor(options.columns ?? Infinity));
     this.#startMs = this.#now();
     // A terminal shows the first update at once; logs get a first line after one interval.
     this.#lastWriteMs = options.isTty ? -Infinity : this.#startMs;
@@ -100,6 +114,7 @@ export class Progress {
     this.#counts = {
       completed: clampCount(counts.completed),
       deadLettered: clampCount(counts.deadLettered),
+      detail: counts.detail ?? "",
     };
     const now = this.#now();
     if (now - this.#lastWriteMs < this.#intervalMs) return;
@@ -128,6 +143,8 @@ export class Progress {
   #emit(now: number, final: boolean): void {
     this.#lastWriteMs = now;
     const { completed, deadLettered } = this.#counts;
+    // Once finished, nothing runs any more: the last line has the counts only.
+    const detail = final || !this.#counts.detail ? "" : this.#counts.detail;
     const done = completed + deadLettered;
     const elapsedMs = Math.max(0, now - this.#startMs);
     const rate = elapsedMs > 0 ? done / (elapsedMs / 1000) : 0;
@@ -141,15 +158,16 @@ export class Progress {
       this.#write(
         `progress: ${completed}/${this.#total} completed, ${deadLettered} dead-lettered, ` +
           `${formatRate(rate)} tasks/s, ` +
-          `${eta}\n`,
+          `${eta}${detail === "" ? "" : `, ${detail}`}\n`,
       );
       return;
     }
     const fraction = this.#total === 0 ? 1 : Math.min(1, done / this.#total);
     const filled = Math.floor(fraction * this.#barWidth);
     const bar = "█".repeat(filled) + "░".repeat(this.#barWidth - filled);
-    const line = `[${bar}] ${completed}/${this.#total} completed  ${deadLettered} dead-lettered  ` +
-      `${formatRate(rate)}/s  ${eta}`;
+    let line = `[${bar}] ${completed}/${this.#total} completed  ${deadLettered} dead-lettered  ` +
+      `${formatRate(rate)}/s  ${eta}${detail === "" ? "" : `  ${detail}`}`;
+    if (line.length >= this.#columns) line = `${line.slice(0, this.#columns - 2)}…`;
     if (!final && line === this.#lastLine) return;
     this.#lastLine = line;
     this.#write(`\r\x1b[2K${line}${final ? "\n" : ""}`);

@@ -149,3 +149,34 @@ Deno.test("on a terminal, the bar can be cleared for another line and drawn agai
   progress.redraw();
   assert.deepEqual(writes, [], "a finished bar has ended its line: it is left alone");
 });
+
+Deno.test("what the running tasks report follows the counts, and redraws a line whose counts stay", () => {
+  const { progress, writes, at } = setup({ total: 4, isTty: true, columns: 80 });
+  progress.update({ completed: 0, deadLettered: 0, detail: "running: #1 40%" });
+  at(200);
+  progress.update({ completed: 0, deadLettered: 0, detail: "running: #1 75%" });
+  at(400);
+  progress.finish();
+  assert.deepEqual(writes, [
+    `${CLEAR}[░░░░░░░░░░] 0/4 completed  0 dead-lettered  0.0/s  ETA ?  running: #1 40%`,
+    `${CLEAR}[░░░░░░░░░░] 0/4 completed  0 dead-lettered  0.0/s  ETA ?  running: #1 75%`,
+    `${CLEAR}[░░░░░░░░░░] 0/4 completed  0 dead-lettered  0.0/s  took 0.4s\n`,
+  ]);
+});
+
+Deno.test("on a terminal, a line wider than the terminal is cut so that it never wraps", () => {
+  const { progress, writes } = setup({ total: 4, isTty: true, columns: 60 });
+  progress.update({ completed: 1, deadLettered: 0, detail: "running: #2 40%, #3 75%" });
+  const line = writes[0]!.slice(CLEAR.length);
+  assert.equal(line.length, 59);
+  assert.ok(line.endsWith("…"), line);
+});
+
+Deno.test("without a terminal, the running tasks' progress ends the line", () => {
+  const { progress, writes, at } = setup({ total: 2, isTty: false });
+  at(2000);
+  progress.update({ completed: 1, deadLettered: 0, detail: "running: #2 50%" });
+  assert.deepEqual(writes, [
+    "progress: 1/2 completed, 0 dead-lettered, 0.5 tasks/s, ETA 2s, running: #2 50%\n",
+  ]);
+});
