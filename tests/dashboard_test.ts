@@ -5,7 +5,7 @@ import type { TaskEvent } from "../lib/core/events.ts";
 import { createTask } from "../lib/core/task.ts";
 import { deadQueue, declareTopology } from "../lib/core/topology.ts";
 import { CHROMIUM, inPage, launchBrowser, waitInPage } from "../testing/browser.ts";
-import { Child, Scenario } from "../testing/scenario.ts";
+import { Child, run, Scenario } from "../testing/scenario.ts";
 
 const noBrowser = CHROMIUM === undefined;
 if (noBrowser) console.warn("Chromium not found (/usr/bin/chromium): dashboard tests skipped");
@@ -108,6 +108,60 @@ Deno.test({
         );
       },
     );
+    scenario.pass();
+  },
+});
+
+Deno.test({
+  name: "a running task that reports progress shows a bar on the timeline and in its worker's row",
+  ignore: noBrowser,
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t) {
+    await using scenario = await Scenario.open();
+    await declareTopology(scenario.channel, scenario.queue);
+    await using dashboard = await startDashboard({
+      url: scenario.url,
+      queue: scenario.queue,
+      port: 0,
+    });
+    await using browser = await launchBrowser();
+    const page = await browser.open(dashboard.url);
+    await scenario.startWorker("gauge", [
+      ...["--handler", "tests/handlers/reports_progress.ts", "--concurrency", "2"],
+    ]);
+    // Two tasks run side by side, each holding its one step until the test ends.
+    const lines = [[0.4], [{ stage: "upload" }]].map((steps) =>
+      JSON.stringify({ steps, holdMs: 600_000 })
+    );
+    const produced = await run("produce", ["--queue", scenario.queue, "--stdin"], {
+      AMQP_URL: scenario.url,
+    }, `${lines.join("\n")}\n`);
+    assert.equal(produced.code, 0, produced.stderr);
+    const bar = '#timeline g.row[data-worker="gauge"] g.bar.running';
+    const row = '#workers tr[data-worker="gauge"] .running';
+    await scenario.step(
+      t,
+      "a fraction: a band of 40 % in its bar, a progress in the row",
+      async () => {
+        await waitInPage(
+          page,
+          "a running bar at 40 % with its band, and a task at 40 % in the worker's row",
+          `${has(`${bar}[data-progress="0.4"] rect.progress`)} && ` +
+            `${has(`${row} .task[data-progress="0.4"] progress`)} && ` +
+            `/#\\d+\\s+40%/.test(${textOf(row)})`,
+        );
+      },
+    );
+    await scenario.step(t, "an object: its JSON in the row and the bar, no band", async () => {
+      const object = `${bar}[data-progress='{"stage":"upload"}']`;
+      await waitInPage(
+        page,
+        'the worker\'s row showing {"stage":"upload"}, its bar without a band',
+        `${textOf(row)}.includes('{"stage":"upload"}') && ${has(object)} && ` +
+          `!${has(`${object} rect.progress`)}`,
+      );
+    });
     scenario.pass();
   },
 });

@@ -163,6 +163,12 @@ function drawWorkers(snapshot, notShown) {
       h("td", { class: "num failed" }, worker.failed),
       h("td", { class: "mono node" }, worker.node ?? ""),
       h("td", { class: "seen" }, worker.state === "online" ? "now" : ago(worker.lastSeen)),
+      h(
+        "td",
+        { class: "running" },
+        ...worker.running.map(runningTask),
+        worker.runningNotShown > 0 ? `… and ${worker.runningNotShown} more` : "",
+      ),
     )
   );
   $("#workers tbody").replaceChildren(...rows);
@@ -173,6 +179,27 @@ function drawWorkers(snapshot, notShown) {
     : snapshot.workersDropped > 0
     ? `${snapshot.workersDropped} worker names seen least recently were dropped`
     : "";
+}
+
+/** Progress as text: a fraction as a percentage, an object's JSON as it came. */
+function progressText(progress) {
+  return typeof progress === "number" ? `${Math.floor(progress * 100)}%` : progress;
+}
+
+/** A task a worker runs, in its row: `#3 resize`, then a bar and 40%, or the object reported. */
+function runningTask(task) {
+  const label = `#${task.seq}${task.name === null ? "" : ` ${task.name}`}`;
+  const shown = task.progress === null
+    ? []
+    : typeof task.progress === "number"
+    ? [" ", h("progress", { max: 1, value: task.progress }), ` ${progressText(task.progress)}`]
+    : [" ", h("span", { class: "mono" }, task.progress)];
+  return h(
+    "span",
+    { class: "task", "data-task": task.taskId, "data-progress": task.progress },
+    h("span", { class: "mono" }, label),
+    ...shown,
+  );
 }
 
 function time(iso) {
@@ -342,6 +369,7 @@ function drawTimeline() {
         `attempt ${bar.attempt}${bar.redelivered ? " (redelivered)" : ""}`,
         `${bar.status} after ${((end - bar.start) / 1000).toFixed(1)} s`,
         `worker ${row.worker}`,
+        ...(bar.progress === null ? [] : [`progress: ${progressText(bar.progress)}`]),
         ...(bar.reason ? [`reason: ${bar.reason}`] : []),
       ].join("\n");
       const g = s(
@@ -351,6 +379,7 @@ function drawTimeline() {
           "data-task": bar.taskId,
           "data-attempt": bar.attempt,
           "data-seq": bar.seq,
+          "data-progress": bar.progress,
         },
         s(
           "rect",
@@ -358,7 +387,18 @@ function drawTimeline() {
           s("title", {}, tooltip),
         ),
       );
-      const label = `${bar.redelivered ? "↻ " : ""}#${bar.seq}`;
+      if (typeof bar.progress === "number") {
+        // The share done, as a darker band along the bottom of the running bar.
+        g.append(s("rect", {
+          class: "progress",
+          x: x0.toFixed(1),
+          y: top + BAR - 4,
+          width: (w * Math.min(1, Math.max(0, bar.progress))).toFixed(1),
+          height: 4,
+        }));
+      }
+      const done = typeof bar.progress === "number" ? ` ${progressText(bar.progress)}` : "";
+      const label = `${bar.redelivered ? "↻ " : ""}#${bar.seq}${done}`;
       if (label.length * 6.6 + 8 <= w) {
         g.append(
           s(
