@@ -3,14 +3,15 @@
  * credentials, that the worker and producer run the same commands as the deno.json tasks, the
  * cluster profile (three nodes that can find and trust each other, clients given all three URLs)
  * and the brokers' message size limit, which a private node started with the same settings
- * enforces.
+ * enforces; the workers' healthcheck, which asks their /readyz (run here against a real worker).
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import amqp from "../lib/deps/amqplib.ts";
 import { parse } from "yaml";
+import { parseWorkerArgs } from "../lib/cli/config.ts";
 import { canStartPrivateNode, startPrivateNode } from "../lib/operate/local_broker.ts";
-import { within } from "../testing/scenario.ts";
+import { Scenario, within } from "../testing/scenario.ts";
 
 const root = new URL("../", import.meta.url);
 
@@ -231,7 +232,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "compose.yaml runs the same commands as the work and produce tasks, on files that exist",
+  name: "compose.yaml runs the commands of the work and produce tasks, on files that exist",
   sanitizeOps: true,
   sanitizeResources: true,
   async fn() {
@@ -243,8 +244,12 @@ Deno.test({
         ["cluster-producer", clusterProducer, "produce"],
       ] as const
     ) {
-      const args = command(service, `services.${name}`);
-      assert.deepEqual(args, String(tasks[task]).trim().split(/\s+/), `${name} vs task ${task}`);
+      const taskArgs = String(tasks[task]).trim().split(/\s+/);
+      const all = command(service, `services.${name}`);
+      const args = all.slice(0, taskArgs.length);
+      assert.deepEqual(args, taskArgs, `${name} vs task ${task}`);
+      // Workers add their metrics and health flags (checked below); producers add nothing.
+      if (task === "produce") assert.deepEqual(all.slice(taskArgs.length), [], name);
       const scripts = args.filter((arg) => arg.endsWith(".ts"));
       assert.equal(scripts.length, 1, `${name} should run one script: ${args.join(" ")}`);
       const script = scripts[0] ?? "";
@@ -417,5 +422,87 @@ Deno.test({
     } finally {
       await connection.close();
     }
+  },
+});
+
+/** The worker flags a service adds after the `work` task's command, parsed as the worker does. */
+function workerFlags(service: Mapping, what: string) {
+  const taskArgs = String(tasks.work).trim().split(/\s+/);
+  const config = parseWorkerArgs(command(service, what).slice(taskArgs.length), {});
+  assert.notEqual(config, "help", `${what} should not ask for help`);
+  return config as Exclude<typeof config, "help">;
+}
+
+/** A worker service's healthcheck command, as the argument list Docker runs in the container. */
+function healthcheckCommand(service: Mapping, what: string): string[] {
+  const healthcheck = mapping(service.healthcheck, `${what}.healthcheck`);
+  const test = healthcheck.test;
+  assert.ok(Array.isArray(test) && test[0] === "CMD", `${what}: healthcheck.test ["CMD", ...]`);
+  return test.slice(1).map(String);
+}
+
+Deno.test({
+  name: "compose.yaml workers serve health checks on loopback and metrics to the compose " +
+    "network, and their healthcheck asks /readyz on that port",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  fn() {
+    for (
+      const [name, service] of [["worker", worker], ["cluster-worker", clusterWorker]] as const
+    ) {
+      const config = workerFlags(service, `services.${name}`);
+      assert.ok(config.healthPort, `${name} should pass --health-port`);
+      // The healthcheck runs in the worker's container: loopback is enough, and safest.
+      assert.equal(config.healthHost, "127.0.0.1", `${name} health checks on loopback`);
+      assert.ok(config.metricsPort, `${name} should pass --metrics-port`);
+      assert.equal(
+        config.metricsHost,
+        "0.0.0.0",
+        `${name}: Prometheus scrapes from another container`,
+      );
+      const check = healthcheckCommand(service, `services.${name}`).join(" ");
+      assert.ok(
+        check.includes(`http://127.0.0.1:${config.healthPort}/readyz`),
+        `${name} healthcheck should ask /readyz on --health-port: ${check}`,
+      );
+    }
+  },
+});
+
+Deno.test({
+  name: "compose.yaml's worker healthcheck command passes against a consuming worker and fails " +
+    "when nothing answers",
+  sanitizeOps: true,
+  sanitizeResources: true,
+  async fn(t) {
+    await using scenario = await Scenario.open();
+    const args = healthcheckCommand(worker, "services.worker");
+    const config = workerFlags(worker, "services.worker");
+    const check = async (port: number) => {
+      const [program, ...rest] = args.map((arg) =>
+        arg.replace(`127.0.0.1:${config.healthPort}`, `127.0.0.1:${port}`)
+      );
+      assert.equal(program, "deno", "the image has deno, not curl");
+      const { code } = await new Deno.Command(Deno.execPath(), {
+        args: rest,
+        stdin: "null",
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      return code;
+    };
+    await scenario.step(t, "a consuming worker: exit 0", async () => {
+      const child = await scenario.startWorker("compose-health", ["--health-port", "0"]);
+      const line = await child.waitForLine(/Health checks on http/);
+      const port = Number(/127\.0\.0\.1:(\d+)\/livez/.exec(line)?.[1]);
+      assert.equal(await check(port), 0);
+    });
+    await scenario.step(t, "nothing listening: not 0", async () => {
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = listener.addr.port;
+      listener.close();
+      assert.notEqual(await check(port), 0);
+    });
+    scenario.pass();
   },
 });

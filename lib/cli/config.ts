@@ -5,7 +5,10 @@
  * @module
  */
 import { UsageError } from "../core/errors.ts";
+import { MAX_DELAY_MS } from "../core/delays.ts";
 import { checkPrefetch, checkWorkerName, numberFlag } from "../core/options.ts";
+import { printable } from "../core/text.ts";
+import { NAME_RULE, nameProblem } from "./stdin.ts";
 import {
   common,
   COMMON_HELP,
@@ -17,6 +20,7 @@ import {
   number,
   parse,
   str,
+  type Values,
 } from "./flags.ts";
 
 export { type CommonConfig, ENVIRONMENT_HELP, EXIT_CODES_HELP } from "./flags.ts";
@@ -41,6 +45,14 @@ export interface WorkerConfig extends CommonConfig {
   taskTimeoutMs: number;
   /** Largest message body accepted, in bytes (`--max-body`). */
   maxBodyBytes: number;
+  /** Port of the Prometheus endpoint `/metrics` (`--metrics-port`); undefined for none. */
+  metricsPort: number | undefined;
+  /** Address the metrics endpoint listens on (`--metrics-host`). */
+  metricsHost: string;
+  /** Port of the health checks `/livez` and `/readyz` (`--health-port`); undefined for none. */
+  healthPort: number | undefined;
+  /** Address the health checks listen on (`--health-host`). */
+  healthHost: string;
 }
 
 /** Producer settings. */
@@ -59,7 +71,16 @@ export interface ProducerConfig extends CommonConfig {
   timeline: string | undefined;
   /** Read payloads from standard input, one JSON value per line (`--stdin`). */
   stdin: boolean;
+  /** The tasks' name, which picks their handler; undefined for `"default"` (`--name`). */
+  name: string | undefined;
+  /** How long each task waits before it may run, in ms (`--delay`, seconds). */
+  delayMs: number;
+  /** With `wait`, write each task's result as a JSON line to this file (`--results`). */
+  results: string | undefined;
 }
+
+/** The longest `--delay`, in seconds: the delays' ladder holds 38.8 days. */
+const MAX_DELAY_S = MAX_DELAY_MS / 1000;
 
 /** `deno task work --help`. */
 export const WORKER_HELP = `Usage: deno task work [flags]
@@ -76,11 +97,19 @@ ${COMMON_HELP}
   --concurrency N      tasks run at once (default 1)
   --time-scale F       seconds of simulated work per unit of complexity (default 1)
   --name NAME          worker name in events and logs (default <hostname>-<pid>)
-  --handler PATH       module whose default export runs a task (default: sleep complexity)
+  --handler PATH       module whose default export runs a task: a function (the handler of
+                       tasks without a name), or an object of functions by task name, as in
+                       export default { resize, email } (default: sleep complexity)
   --max-attempts N     attempts before a failing task is dead-lettered (default 5)
   --retry-delay S      delay before the first retry, doubling each time (default 1)
   --task-timeout S     abort a handler after S seconds, 0 for never (default 600)
   --max-body BYTES     dead-letter bodies larger than this (default 1048576)
+  --metrics-port N     serve Prometheus metrics on http://HOST:N/metrics (default: none)
+  --metrics-host HOST  address the metrics listen on; 0.0.0.0 for every interface (default
+                       127.0.0.1)
+  --health-port N      serve health checks on http://HOST:N: /livez (the process answers) and
+                       /readyz (consuming; not while reconnecting or after SIGTERM) (default: none)
+  --health-host HOST   address the health checks listen on (default 127.0.0.1)
 
 ${ENVIRONMENT_HELP}
 
@@ -104,15 +133,25 @@ ${COMMON_HELP}
   --count N            tasks to publish (default 10)
   --min S              smallest complexity in seconds (default 1)
   --max S              largest complexity in seconds (default 5)
+  --name NAME          the tasks' name, which picks their handler on the worker (default
+                       "default"): ${NAME_RULE}
+  --delay S            each task waits S seconds (decimals allowed, up to ${MAX_DELAY_S}, about 38
+                       days) in the broker before a worker may run it (default 0)
   --stdin              instead, read JSON Lines from standard input: one task per line, the
-                       line's value being its payload; a line that is not JSON stops the run
-                       (exit 2) after confirming the tasks before it
+                       line's value being its payload; a line NAME<TAB>JSON names its task
+                       (the name before the line's first tab, then its payload); a line that is
+                       not JSON, or whose name is not one, stops the run (exit 2) after
+                       confirming the tasks before it
   --wait               stay until every task has completed or been dead-lettered, showing
-                       progress (and saying when nothing consumes the queue), then print
-                       a summary and a timeline; its tasks carry x-tareas-awaited, so each
-                       one's last event leaves its worker before its ack
+                       progress (and the progress the running tasks report, saying when
+                       nothing consumes the queue), then print a summary and a timeline; its
+                       tasks carry x-tareas-awaited, so each one's last event leaves its worker
+                       before its ack
   --timeout S          with --wait, give up after S seconds, 0 for never (default 0)
   --timeline FILE.svg  with --wait, also write the timeline as an SVG picture
+  --results FILE       with --wait, write one JSON line per task as it ends:
+                       {"id","status":"completed","result"} (what its handler returned) or
+                       {"id","status":"dead","reason"}; the run ends once every line is written
 
 ${ENVIRONMENT_HELP}
 
@@ -122,7 +161,10 @@ ${EXIT_CODES_HELP}
 Examples:
   deno task produce
   deno task produce --count 100 --min 0 --max 2 --wait --timeline run.svg
-  printf '{"image":"a.png"}\\n{"image":"b.png"}\\n' | deno task produce --stdin`;
+  deno task produce --count 3 --delay 90 --name report
+  printf '{"image":"a.png"}\\n{"image":"b.png"}\\n' | deno task produce --stdin
+  printf 'resize\\t{"image":"a.png"}\\nemail\\t{"to":"ana"}\\n' |
+    deno task produce --stdin --wait --results results.jsonl`;
 
 /**
  * Parses the worker's flags and environment.
@@ -144,8 +186,19 @@ export function parseWorkerArgs(
     "retry-delay": { type: "string" },
     "task-timeout": { type: "string" },
     "max-body": { type: "string" },
+    "metrics-port": { type: "string" },
+    "metrics-host": { type: "string" },
+    "health-port": { type: "string" },
+    "health-host": { type: "string" },
   });
   if (values === "help") return values;
+  const metricsPort = port(values, "metrics-port");
+  const healthPort = port(values, "health-port");
+  if (metricsPort !== undefined && metricsPort !== 0 && metricsPort === healthPort) {
+    throw new UsageError(
+      `Invalid --health-port ${healthPort}: --metrics-port uses it; give each its own port`,
+    );
+  }
   const concurrency = numberFlag("concurrency", str(values, "concurrency"));
   const prefetch = str(values, "prefetch") === undefined
     ? concurrency
@@ -164,7 +217,29 @@ export function parseWorkerArgs(
     retryDelayMs: numberFlag("retryDelay", str(values, "retry-delay")),
     taskTimeoutMs: numberFlag("taskTimeout", str(values, "task-timeout")),
     maxBodyBytes: numberFlag("maxBody", str(values, "max-body")),
+    metricsPort,
+    metricsHost: host(values, "metrics-host"),
+    healthPort,
+    healthHost: host(values, "health-host"),
   };
+}
+
+/** A port flag's value (0 for any free port), or undefined when it is absent. */
+function port(values: Values, flag: string): number | undefined {
+  return str(values, flag) === undefined ? undefined : integer(values, flag, 0, 0, 65_535);
+}
+
+/** A listening address flag's value: a host name or an IP address, 127.0.0.1 by default. */
+function host(values: Values, flag: string): string {
+  const value = str(values, flag);
+  if (value === undefined) return "127.0.0.1";
+  if (!/^[\w.:-]{1,253}$/.test(value)) {
+    throw new UsageError(
+      `Invalid --${flag} "${printable(value)}": expected a host name or an IP address, such as ` +
+        "127.0.0.1 or 0.0.0.0",
+    );
+  }
+  return value;
 }
 
 /**
@@ -185,6 +260,9 @@ export function parseProducerArgs(
     timeout: { type: "string" },
     timeline: { type: "string" },
     stdin: { type: "boolean" },
+    name: { type: "string" },
+    delay: { type: "string" },
+    results: { type: "string" },
   });
   if (values === "help") return values;
   const stdin = values.stdin === true;
@@ -199,10 +277,17 @@ export function parseProducerArgs(
     throw new UsageError(`Invalid --min ${min} and --max ${max}: --min must not exceed --max`);
   }
   const wait = values.wait === true;
-  const timeline = str(values, "timeline");
-  if (timeline !== undefined && !wait) {
-    throw new UsageError("Invalid --timeline: it needs --wait");
+  for (const flag of ["timeline", "results"]) {
+    if (values[flag] !== undefined && !wait) {
+      throw new UsageError(`Invalid --${flag}: it needs --wait`);
+    }
   }
+  const name = str(values, "name");
+  const problem = name === undefined ? undefined : nameProblem(name);
+  if (problem !== undefined) {
+    throw new UsageError(`Invalid --name "${printable(name!)}": ${problem}`);
+  }
+  const delay = number(values, "delay", 0, 0, MAX_DELAY_S);
   return {
     ...common(values, env),
     count: integer(values, "count", 10, 0, 10_000_000),
@@ -210,7 +295,10 @@ export function parseProducerArgs(
     max,
     wait,
     timeoutMs: Math.round(number(values, "timeout", 0, 0, 7 * 86_400) * 1000),
-    timeline,
+    timeline: str(values, "timeline"),
     stdin,
+    name,
+    delayMs: Math.ceil(delay * 1000),
+    results: str(values, "results"),
   };
 }

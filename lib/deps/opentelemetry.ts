@@ -4,8 +4,16 @@
  * @module
  */
 export {
+  type Attributes,
   context,
+  type Counter,
+  createNoopMeter,
+  type Histogram,
   isSpanContextValid,
+  type Meter,
+  type MeterProvider,
+  metrics,
+  type ObservableResult,
   ProxyTracerProvider,
   type Span,
   type SpanContext,
