@@ -1,0 +1,458 @@
+/**
+ * The judge of a verify run: from what was published, the results heard, the workers' events and
+ * the faults verify caused, which tasks were lost, which ran more than once and why, and how long
+ * a killed worker's tasks took to start elsewhere. No broker here: everything it judges is data.
+ *
+ * A task's *runs* are read from its events: a `task.started` opens one on its worker, and the
+ * `task.completed`, `task.failed` or `task.dead` of the same worker and attempt closes it (a run
+ * that ended within a worker's 10 ms events window has only its completion, whose `durationMs`
+ * dates its start). A task run more than once is *explained* when each run but the one that
+ * completed it was cut short by a loss verify can name on that run's worker: a SIGKILL, the
+ * broker's (or the queue leader's node's) kill -9, or a reconnect. A run that had completed is
+ * explained too when its worker was killed within {@linkcode ACK_WINDOW_MS} after: its ack had not
+ * reached the broker, which redelivered the task (delivery is at least once).
+ * @module
+ */
+import type { TareasEvent, TaskEvent } from "../../core/events.ts";
+import type { TaskResult } from "../../core/results.ts";
+
+/**
+ * How long after a run's completion a SIGKILL of its worker still explains a second run: the ack
+ * goes out in the event loop's turn after the completion (measured here: within 2 ms), so a second
+ * run after a kill this long after its completion means the broker got the completion's ack and
+ * delivered the task again all the same, which would be a bug. Generous for a loaded machine.
+ */
+export const ACK_WINDOW_MS = 1_000;
+
+/** A task verify meant to publish. */
+export interface Published {
+  /** Its id (the message's `messageId`). */
+  taskId: string;
+  /** Its position in the run, from 1. */
+  seq: number;
+}
+
+/** A loss verify caused on purpose. */
+export type Fault =
+  | {
+    /** A worker was SIGKILLed. */
+    kind: "worker";
+    /** Its name. */
+    worker: string;
+    /** When, in epoch ms (just before the signal was sent). */
+    at: number;
+  }
+  | {
+    /** The broker's node (`broker`), or the node leading the queue on a cluster (`node`), got kill -9. */
+    kind: "broker" | "node";
+    /** The node's name. */
+    node: string;
+    /** When verify began to kill it (it syncs the node's metadata first), in epoch ms. */
+    from?: number;
+    /** When, in epoch ms (once its processes had exited). */
+    at: number;
+    /** When it took connections again, in epoch ms. */
+    until?: number;
+  };
+
+/** One run of a task on a worker, from its events. */
+export interface Run {
+  /** The worker that ran it. */
+  worker: string;
+  /** Its delivery's attempt number (1 for a first delivery). */
+  attempt: number;
+  /** Whether the broker flagged the delivery as a redelivery. */
+  redelivered: boolean;
+  /** When it started, in epoch ms. */
+  startedAt: number;
+  /** When it ended, in epoch ms; undefined when no event says it ended. */
+  endedAt?: number;
+  /** How it ended; undefined when no event says. */
+  outcome?: "completed" | "failed" | "dead";
+  /** Why it failed or died. */
+  reason?: string;
+}
+
+/** A task run more than once, and whether a loss verify can name explains each extra run. */
+export interface Duplicate extends Published {
+  /** Its runs, in the order they started. */
+  runs: Run[];
+  /** Whether every run but the one that completed the task was cut short by a named loss. */
+  explained: boolean;
+  /** One line per run that needed explaining, saying what cut it short (or that nothing did). */
+  why: string[];
+}
+
+/** What was left in the run's queues once its workers had stopped and its producer closed. */
+export interface Census {
+  /** Ids of the tasks still in the work queue. */
+  queued: ReadonlySet<string>;
+  /** The dead-letter queue's tasks: reason by id. */
+  deadLettered: ReadonlyMap<string, string>;
+  /** Results left unread in the reply queue. */
+  results: readonly TaskResult[];
+}
+
+/** Everything the checker judges. */
+export interface CheckInput {
+  /** The tasks verify meant to publish, in order. */
+  published: readonly Published[];
+  /** Ids of those the broker confirmed. */
+  confirmed: ReadonlySet<string>;
+  /** Why the others were not confirmed, by id. */
+  refused?: ReadonlyMap<string, string>;
+  /** The results heard (one per task: the producer drops the second of a rerun). */
+  results: readonly TaskResult[];
+  /** Every event heard, in the order heard. */
+  events: readonly TareasEvent[];
+  /** The losses verify caused, in order. */
+  faults: readonly Fault[];
+  /** What was left in the queues at the end, when they were looked at. */
+  census?: Census;
+}
+
+/** A task that did not complete, and how it ended instead. */
+export interface Unfinished extends Published {
+  /** Why (the dead-letter reason, or what was left of it). */
+  reason: string;
+}
+
+/** The judgement of a run. */
+export interface Verdict {
+  /** Tasks verify meant to publish. */
+  published: number;
+  /** Tasks the broker confirmed. */
+  confirmed: number;
+  /** Confirmed tasks that completed. */
+  completed: number;
+  /** Confirmed tasks that never completed and are nowhere: not in any queue, not dead-lettered. */
+  lost: Published[];
+  /** Tasks dead-lettered, with the reason. */
+  dead: Unfinished[];
+  /** Tasks neither completed nor lost: still in the work queue, or waiting for a retry. */
+  notRun: Unfinished[];
+  /** Tasks the broker did not confirm, with why. */
+  unconfirmed: Unfinished[];
+  /** Ids of completions (results or events) of tasks verify never published. */
+  unexpected: string[];
+  /** Tasks run more than once, explained or not. */
+  duplicates: Duplicate[];
+  /** Tasks delivered more than once (the broker's redelivered flag on one of their runs). */
+  redelivered: number;
+  /** For each task in hand on a SIGKILLed worker: ms from the SIGKILL to its next start. */
+  redeliveryMs: number[];
+  /** For each task in hand when the broker (or leader) was killed: ms to its next start. */
+  brokerRedeliveryMs: number[];
+  /** Reconnects of workers that verify did not cause (a connection lost on its own). */
+  reconnects: { worker: string; at: number }[];
+  /** Nothing lost, dead, unconfirmed or unexpected, and every duplicate explained. */
+  ok: boolean;
+}
+
+/** Something that cut a worker's runs short. */
+interface Cut {
+  worker: string;
+  at: number;
+  /** What to say: "it was SIGKILLed", "the broker was killed", … */
+  what: string;
+  fault: "worker" | "broker" | "reconnect" | "outage";
+  /** For an outage (the broker, or the leader's node, down): until when, in epoch ms. */
+  until?: number;
+}
+
+/**
+ * How long after a killed node took connections again a run that failed is still put down to its
+ * loss (a publish nacked or a channel closed while it was down): the workers' reconnects.
+ */
+export const OUTAGE_GRACE_MS = 10_000;
+
+/** Judges a run; see the module documentation. */
+export function check(input: CheckInput): Verdict {
+  const expected = new Map(input.published.map((task) => [task.taskId, task]));
+  const results = new Map<string, TaskResult>();
+  for (const result of [...input.results, ...(input.census?.results ?? [])]) {
+    if (!results.has(result.taskId)) results.set(result.taskId, result);
+  }
+  const taskEvents = input.events.filter((event): event is TaskEvent =>
+    event.type.startsWith("task.")
+  );
+  const unexpected = new Set<string>();
+  for (const id of results.keys()) if (!expected.has(id)) unexpected.add(id);
+  for (const event of taskEvents) {
+    if (event.type === "task.completed" && !expected.has(event.taskId)) {
+      unexpected.add(event.taskId);
+    }
+  }
+
+  const runs = runsOf(taskEvents);
+  const cuts = cutsOf(input.faults, input.events);
+  const duplicates: Duplicate[] = [];
+  const redeliveryMs: number[] = [];
+  const brokerRedeliveryMs: number[] = [];
+  let redelivered = 0;
+  for (const task of input.published) {
+    const list = runs.get(task.taskId) ?? [];
+    if (list.some((run) => run.redelivered)) redelivered++;
+    if (list.length < 2) continue;
+    const duplicate = explain(task, list, cuts, (cut, next) => {
+      if (cut.fault === "worker") redeliveryMs.push(next.startedAt - cut.at);
+      if (cut.fault === "broker") brokerRedeliveryMs.push(next.startedAt - cut.at);
+    });
+    duplicates.push(duplicate);
+  }
+
+  const completed: string[] = [];
+  const dead: Unfinished[] = [];
+  const notRun: Unfinished[] = [];
+  const lost: Published[] = [];
+  const unconfirmed: Unfinished[] = [];
+  const retrying = retryingTasks(taskEvents);
+  for (const task of input.published) {
+    const result = results.get(task.taskId);
+    if (!input.confirmed.has(task.taskId)) {
+      // A task whose confirm was lost may have been stored all the same: judged by its result.
+      if (result?.status !== "completed") {
+        unconfirmed.push({
+          ...task,
+          reason: input.refused?.get(task.taskId) ?? "not confirmed by the broker",
+        });
+      } else {
+        completed.push(task.taskId);
+      }
+      continue;
+    }
+    if (result?.status === "completed") completed.push(task.taskId);
+    else if (result?.status === "dead") dead.push({ ...task, reason: result.reason });
+    else if (input.census?.deadLettered.has(task.taskId)) {
+      dead.push({ ...task, reason: input.census.deadLettered.get(task.taskId)! });
+    } else if (input.census?.queued.has(task.taskId)) {
+      notRun.push({ ...task, reason: "still in the work queue" });
+    } else if (retrying.has(task.taskId)) {
+      notRun.push({ ...task, reason: `waiting for a retry: ${retrying.get(task.taskId)}` });
+    } else lost.push(task);
+  }
+
+  const verdict: Verdict = {
+    published: input.published.length,
+    confirmed: input.published.filter((task) => input.confirmed.has(task.taskId)).length,
+    completed: completed.length,
+    lost,
+    dead,
+    notRun,
+    unconfirmed,
+    unexpected: [...unexpected],
+    duplicates,
+    redelivered,
+    redeliveryMs,
+    brokerRedeliveryMs,
+    reconnects: cuts.filter((cut) => cut.fault === "reconnect").map(({ worker, at }) => ({
+      worker,
+      at,
+    })),
+    ok: false,
+  };
+  verdict.ok = lost.length === 0 && dead.length === 0 && notRun.length === 0 &&
+    unconfirmed.length === 0 && unexpected.size === 0 &&
+    duplicates.every((duplicate) => duplicate.explained);
+  return verdict;
+}
+
+/** Each task's runs, in the order they started; see the module documentation. */
+export function runsOf(events: readonly TaskEvent[]): Map<string, Run[]> {
+  const runs = new Map<string, Run[]>();
+  for (const event of events) {
+    if (event.type === "task.progress") continue;
+    const at = Date.parse(event.at);
+    if (!Number.isFinite(at)) continue;
+    let list = runs.get(event.taskId);
+    if (list === undefined) runs.set(event.taskId, list = []);
+    const { worker, attempt, redelivered } = event;
+    if (event.type === "task.started") {
+      list.push({ worker, attempt, redelivered, startedAt: at });
+      continue;
+    }
+    const outcome = event.type === "task.completed"
+      ? "completed"
+      : event.type === "task.failed"
+      ? "failed"
+      : "dead";
+    const open = list.findLast((run) =>
+      run.worker === worker && run.attempt === attempt && run.outcome === undefined
+    );
+    const ending = {
+      endedAt: at,
+      outcome,
+      ...(event.reason === undefined ? {} : { reason: event.reason }),
+    } as const;
+    if (open !== undefined) {
+      Object.assign(open, ending);
+    } else if (event.durationMs !== undefined) {
+      // Its task.started was withdrawn (the run ended within the events window).
+      list.push({ worker, attempt, redelivered, startedAt: at - event.durationMs, ...ending });
+    }
+    // A task.dead without a run: dead-lettered without running (a count of its runs has no use).
+  }
+  for (const list of runs.values()) list.sort((a, b) => a.startedAt - b.startedAt);
+  return runs;
+}
+
+/**
+ * What cut workers' runs short: each SIGKILL; each kill of the broker (or the leader's node) for
+ * every worker that came online again after it (it had lost its connection); and any other
+ * reconnect, which verify did not cause.
+ */
+function cutsOf(faults: readonly Fault[], events: readonly TareasEvent[]): Cut[] {
+  const cuts: Cut[] = [];
+  const brokerKills = faults.filter((fault) => fault.kind !== "worker").map((fault) =>
+    fault as Extract<Fault, { kind: "broker" | "node" }>
+  );
+  for (const fault of faults) {
+    if (fault.kind === "worker") {
+      cuts.push({ worker: fault.worker, at: fault.at, what: "it was SIGKILLed", fault: "worker" });
+    } else {
+      cuts.push({
+        worker: "",
+        at: fault.from ?? fault.at,
+        until: (fault.until ?? Infinity) + OUTAGE_GRACE_MS,
+        what: `${fault.kind === "broker" ? "the broker" : `node ${fault.node}`} was killed`,
+        fault: "outage",
+      });
+    }
+  }
+  const onlines = new Map<string, number[]>();
+  for (const event of events) {
+    if (event.type !== "worker.online") continue;
+    const at = Date.parse(event.at);
+    if (!Number.isFinite(at)) continue;
+    const list = onlines.get(event.worker) ?? [];
+    list.push(at);
+    onlines.set(event.worker, list);
+  }
+  for (const [worker, times] of onlines) {
+    times.sort((a, b) => a - b);
+    for (let i = 1; i < times.length; i++) {
+      const previous = times[i - 1]!;
+      const at = times[i]!;
+      const fault = brokerKills.find((kill) => kill.at >= previous && kill.at <= at);
+      if (fault !== undefined) {
+        const what = fault.kind === "broker"
+          ? "the broker was killed"
+          : `node ${fault.node}, the queue's leader, was killed`;
+        cuts.push({ worker, at: fault.at, what, fault: "broker" });
+      } else {
+        cuts.push({
+          worker,
+          at,
+          what: "it lost its connection (not caused by verify)",
+          fault: "reconnect",
+        });
+      }
+    }
+  }
+  return cuts.sort((a, b) => a.at - b.at);
+}
+
+/** Explains a task's runs; `measured` hears each cut followed by the run that came after it. */
+function explain(
+  task: Published,
+  runs: Run[],
+  cuts: Cut[],
+  measured: (cut: Cut, next: Run) => void,
+): Duplicate {
+  const final = runs.findLastIndex((run) => run.outcome === "completed");
+  const why: string[] = [];
+  let explained = true;
+  runs.forEach((run, index) => {
+    if (index === final) return;
+    const next = runs[index + 1];
+    const reason = explainRun(run, next, cuts, measured);
+    if (reason.explained) why.push(reason.line);
+    else {
+      explained = false;
+      why.push(`NOT EXPLAINED: ${reason.line}`);
+    }
+  });
+  return { ...task, runs, explained, why };
+}
+
+function explainRun(
+  run: Run,
+  next: Run | undefined,
+  cuts: Cut[],
+  measured: (cut: Cut, next: Run) => void,
+): { explained: boolean; line: string } {
+  const on = `on ${run.worker} (attempt ${run.attempt})`;
+  if (run.outcome === "failed") {
+    const reason = run.reason ?? "no reason";
+    const ended = run.endedAt ?? run.startedAt;
+    const outage = cuts.find((cut) =>
+      cut.fault === "outage" && ended >= cut.at && ended <= (cut.until ?? cut.at)
+    );
+    if (outage !== undefined) {
+      return { explained: true, line: `failed ${on} while ${outage.what}: ${reason}` };
+    }
+    return { explained: false, line: `its handler failed ${on}: ${reason}` };
+  }
+  if (run.outcome === "dead") {
+    return { explained: false, line: `dead-lettered ${on}: ${run.reason ?? "no reason"}` };
+  }
+  const cut = cuts.find((cut) => cut.worker === run.worker && cut.at >= run.startedAt);
+  if (cut === undefined) {
+    return {
+      explained: false,
+      line: `${run.outcome === "completed" ? "completed" : "started"} ${on}, then run again ` +
+        "with no kill or lost connection of that worker to explain it",
+    };
+  }
+  // A rerun that started before the kill ran at the same time as this run: no kill explains it.
+  if (next !== undefined && cut.fault !== "reconnect" && next.startedAt < cut.at) {
+    return {
+      explained: false,
+      line: `started ${on} and again on ${next.worker} before ${cut.what}: two runs at once`,
+    };
+  }
+  if (run.outcome === undefined) {
+    if (next !== undefined) measured(cut, next);
+    return { explained: true, line: `in hand ${on} when ${cut.what}` };
+  }
+  const before = cut.at - (run.endedAt ?? run.startedAt);
+  if (before <= ACK_WINDOW_MS) {
+    if (next !== undefined) measured(cut, next);
+    return {
+      explained: true,
+      line: `completed ${on} ${before} ms before ${cut.what}: its ack had not reached the broker`,
+    };
+  }
+  return {
+    explained: false,
+    line:
+      `completed ${on} ${before} ms before ${cut.what}, long enough for its ack, then run again`,
+  };
+}
+
+/** Tasks whose last event is a failed attempt (a retry is waiting in the delays' ladder): reason by id. */
+function retryingTasks(events: readonly TaskEvent[]): Map<string, string> {
+  const last = new Map<string, TaskEvent>();
+  for (const event of events) if (event.type !== "task.progress") last.set(event.taskId, event);
+  const retrying = new Map<string, string>();
+  for (const [id, event] of last) {
+    if (event.type === "task.failed") retrying.set(id, event.reason ?? "no reason");
+  }
+  return retrying;
+}
+
+/**
+ * The value at percentile `p` (0 to 100) of `values`, by the nearest-rank method; undefined for
+ * none.
+ *
+ * @example
+ * ```ts
+ * percentile([5, 1, 3], 50); // 3
+ * ```
+ */
+export function percentile(values: readonly number[], p: number): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[rank - 1];
+}
