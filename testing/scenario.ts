@@ -62,6 +62,8 @@ export type TaskName =
   | "dashboard"
   | "migrate"
   | "demo"
+  | "schedule"
+  | "verify"
   | "bench";
 
 /** The variables our commands read: a child sees them only if the test passes them. */
