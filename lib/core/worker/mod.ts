@@ -25,7 +25,7 @@
  * ```
  * @module
  */
-import type { ChannelModel } from "../../deps/amqplib.ts";
+import type { ChannelModel, ConsumeMessage } from "../../deps/amqplib.ts";
 import type { Logger } from "../../deps/logtape.ts";
 import { isoTime } from "../clock.ts";
 import { type Connection, openConnection } from "../connection.ts";
@@ -254,7 +254,9 @@ class TareasWorker<P> extends ListenedEventTarget implements Worker {
     this.#session = session;
     await this.#events.attach(model);
     if (this.#stopping) return;
-    await startConsuming(session, this.queue, (delivery) => this.#slots.receive(delivery), () => {
+    const receive = (message: ConsumeMessage) =>
+      this.#slots.receive({ session, message, fields: undefined, progress: undefined });
+    await startConsuming(session, this.queue, receive, () => {
       if (this.#session !== session || this.#stopping) return;
       this.#logger.warn("The broker cancelled the consumer; reconnecting");
       model.close().catch(() => {});

@@ -11,7 +11,6 @@ import { errorMessage } from "../errors.ts";
 import type { Logger } from "../../deps/logtape.ts";
 import { declareTopology } from "../topology.ts";
 import { AckBatcher } from "./acks.ts";
-import type { Delivery } from "./delivery.ts";
 import type { Run } from "./runner.ts";
 
 /** The channels of one connection and what hangs on them; see the module doc. */
@@ -93,20 +92,20 @@ export async function openSession(model: ChannelModel, options: SessionOptions):
 }
 
 /**
- * Consumes `queue` on the session: each delivery is recorded for its ack and handed to `receive`;
+ * Consumes `queue` on the session: each message is recorded for its ack and handed to `receive`;
  * `onCancel` hears that the broker cancelled the consumer (the queue deleted, a consumer timeout
  * on 4.3+).
  */
 export async function startConsuming(
   session: Session,
   queue: string,
-  receive: (delivery: Delivery) => void,
+  receive: (message: ConsumeMessage) => void,
   onCancel: () => void,
 ): Promise<void> {
   const { consumerTag } = await session.consume.consume(queue, (message) => {
     if (message === null) return onCancel();
     session.acks.received(message);
-    receive({ session, message, fields: undefined, progress: undefined });
+    receive(message);
   });
   session.consumerTag = consumerTag;
 }
