@@ -107,59 +107,18 @@ export class RunWatch implements AsyncDisposable {
    * @throws {TareasError} when `timeoutMs` passes first, or the watcher's connection gives up.
    */
   async wait(options: RunWaitOptions): Promise<number> {
-    const { record } = this;
-    const logger = log("producer");
-    const encoder = new TextEncoder();
-    const isTty = Deno.stdout.isTerminal();
-    const columns = isTty ? Deno.consoleSize().columns : undefined;
-    const progress = new Progress({
-      total: record.counts().total,
-      isTty,
-      write: (text) => Deno.stdout.writeSync(encoder.encode(text)),
-      ...(columns === undefined ? {} : { columns }),
-    });
+    const { progress, isTty } = openProgress(this.record.counts().total);
     const release = holdTerminalLine(progress);
     const ended = Promise.withResolvers<"finished" | "interrupted">();
     const { results } = options;
     const tick = () => {
-      const { completed, deadLettered, missing, total } = record.counts();
-      const detail = runningSummary(this.#running.tasks(), isTty ? 50 : 200);
-      progress.update({ completed, deadLettered, detail });
-      if (missing === 0 && (results === undefined || results.written >= total)) {
-        ended.resolve("finished");
-      }
+      if (this.#tick(progress, { isTty, results })) ended.resolve("finished");
     };
     const ticker = setInterval(tick, 200);
-    // Say it once, and again only once a worker has consumed or been heard of since.
-    let warnedAt: number | undefined;
-    this.#onState = ({ counts }) => {
-      if (counts === undefined) return; // not declared, or disconnected: nothing to tell
-      const { events } = record.counts();
-      if (counts.consumers > 0) {
-        warnedAt = undefined;
-      } else if (warnedAt === undefined || events > warnedAt) {
-        warnedAt = events;
-        logger.warn(
-          "Nothing is consuming {queue}: start a worker with: deno task work --queue {queue}",
-          { queue: printable(this.#queue) },
-        );
-      }
-    };
+    this.#onState = this.#consumerWarning();
     const failed = new Promise<never>((_, reject) => this.#following.catch(reject));
     const signals = onStopSignals(() => ended.resolve("interrupted"), () => Deno.exit(1));
-    const timeout = options.timeoutMs > 0 ? AbortSignal.timeout(options.timeoutMs) : undefined;
-    const timedOut = new Promise<never>((_, reject) =>
-      timeout?.addEventListener("abort", () => {
-        const { completed, total } = record.counts();
-        const written = results === undefined ? "" : `, ${results.written} result(s) written`;
-        reject(
-          new TareasError(
-            `Timed out after ${options.timeoutMs / 1000} s: ${completed}/${total} tasks ` +
-              `completed${written}`,
-          ),
-        );
-      })
-    );
+    const timedOut = this.#timedOut(options);
     let end: "finished" | "interrupted";
     try {
       tick();
@@ -177,13 +136,69 @@ export class RunWatch implements AsyncDisposable {
       release();
       progress.finish();
     }
-    const summary = record.summary();
-    const timeline = record.timeline();
+    return await this.#conclude(end, options.timeline);
+  }
+
+  /** Shows the progress; true once every task has finished (and has its result line). */
+  #tick(
+    progress: Progress,
+    options: { isTty: boolean; results: ResultsFile | undefined },
+  ): boolean {
+    const { completed, deadLettered, missing, total } = this.record.counts();
+    const detail = runningSummary(this.#running.tasks(), options.isTty ? 50 : 200);
+    progress.update({ completed, deadLettered, detail });
+    const { results } = options;
+    return missing === 0 && (results === undefined || results.written >= total);
+  }
+
+  /** A listener of the queue's state that warns when nothing consumes it. */
+  #consumerWarning(): (state: QueueState) => void {
+    const logger = log("producer");
+    // Say it once, and again only once a worker has consumed or been heard of since.
+    let warnedAt: number | undefined;
+    return ({ counts }) => {
+      if (counts === undefined) return; // not declared, or disconnected: nothing to tell
+      const { events } = this.record.counts();
+      if (counts.consumers > 0) {
+        warnedAt = undefined;
+      } else if (warnedAt === undefined || events > warnedAt) {
+        warnedAt = events;
+        logger.warn(
+          "Nothing is consuming {queue}: start a worker with: deno task work --queue {queue}",
+          { queue: printable(this.#queue) },
+        );
+      }
+    };
+  }
+
+  /** Rejects once `options.timeoutMs` has passed; never settles for 0. */
+  #timedOut(options: RunWaitOptions): Promise<never> {
+    const { results } = options;
+    const timeout = options.timeoutMs > 0 ? AbortSignal.timeout(options.timeoutMs) : undefined;
+    return new Promise<never>((_, reject) =>
+      timeout?.addEventListener("abort", () => {
+        const { completed, total } = this.record.counts();
+        const written = results === undefined ? "" : `, ${results.written} result(s) written`;
+        reject(
+          new TareasError(
+            `Timed out after ${options.timeoutMs / 1000} s: ${completed}/${total} tasks ` +
+              `completed${written}`,
+          ),
+        );
+      })
+    );
+  }
+
+  /** Prints the summary and the timeline (and writes it to `timeline`); returns the exit code. */
+  async #conclude(end: "finished" | "interrupted", timeline?: string): Promise<number> {
+    const logger = log("producer");
+    const summary = this.record.summary();
+    const events = this.record.timeline();
     console.log(renderSummary(summary));
-    console.log(renderTimelineText(timeline, { color: Deno.stdout.isTerminal() }));
-    if (options.timeline) {
-      await Deno.writeTextFile(options.timeline, renderTimelineSvg(timeline));
-      logger.info("Timeline written to {file}", { file: options.timeline });
+    console.log(renderTimelineText(events, { color: Deno.stdout.isTerminal() }));
+    if (timeline) {
+      await Deno.writeTextFile(timeline, renderTimelineSvg(events));
+      logger.info("Timeline written to {file}", { file: timeline });
     }
     if (end === "interrupted") {
       logger.warn("Stopped waiting: {missing} task(s) not finished yet stay queued", {
@@ -204,4 +219,18 @@ export class RunWatch implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** The progress line on stdout, and whether stdout is a terminal. */
+function openProgress(total: number): { progress: Progress; isTty: boolean } {
+  const encoder = new TextEncoder();
+  const isTty = Deno.stdout.isTerminal();
+  const columns = isTty ? Deno.consoleSize().columns : undefined;
+  const progress = new Progress({
+    total,
+    isTty,
+    write: (text) => Deno.stdout.writeSync(encoder.encode(text)),
+    ...(columns === undefined ? {} : { columns }),
+  });
+  return { progress, isTty };
 }

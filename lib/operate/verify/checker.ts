@@ -15,14 +15,9 @@
  */
 import type { TareasEvent, TaskEvent } from "../../core/events.ts";
 import type { TaskResult } from "../../core/results.ts";
+import { type Cut, cutsOf, explain } from "./_explain.ts";
 
-/**
- * How long after a run's completion a SIGKILL of its worker still explains a second run: the ack
- * goes out in the event loop's turn after the completion (measured here: within 2 ms), so a second
- * run after a kill this long after its completion means the broker got the completion's ack and
- * delivered the task again all the same, which would be a bug. Generous for a loaded machine.
- */
-export const ACK_WINDOW_MS = 1_000;
+export { ACK_WINDOW_MS, OUTAGE_GRACE_MS } from "./_explain.ts";
 
 /** A task verify meant to publish. */
 export interface Published {
@@ -149,33 +144,53 @@ export interface Verdict {
   ok: boolean;
 }
 
-/** Something that cut a worker's runs short. */
-interface Cut {
-  worker: string;
-  at: number;
-  /** What to say: "it was SIGKILLed", "the broker was killed", … */
-  what: string;
-  fault: "worker" | "broker" | "reconnect" | "outage";
-  /** For an outage (the broker, or the leader's node, down): until when, in epoch ms. */
-  until?: number;
-}
-
-/**
- * How long after a killed node took connections again a run that failed is still put down to its
- * loss (a publish nacked or a channel closed while it was down): the workers' reconnects.
- */
-export const OUTAGE_GRACE_MS = 10_000;
-
 /** Judges a run; see the module documentation. */
 export function check(input: CheckInput): Verdict {
-  const expected = new Map(input.published.map((task) => [task.taskId, task]));
+  const results = resultsOf(input);
+  const taskEvents = input.events.filter((event): event is TaskEvent =>
+    event.type.startsWith("task.")
+  );
+  const unexpected = unexpectedOf(input.published, results, taskEvents);
+  const cuts = cutsOf(input.faults, input.events);
+  const reruns = rerunsOf(input.published, runsOf(taskEvents), cuts);
+  const outcomes = outcomesOf(input, results, retryingTasks(taskEvents));
+  const { lost, dead, notRun, unconfirmed } = outcomes;
+  return {
+    published: input.published.length,
+    confirmed: input.published.filter((task) => input.confirmed.has(task.taskId)).length,
+    completed: outcomes.completed.length,
+    lost,
+    dead,
+    notRun,
+    unconfirmed,
+    unexpected: [...unexpected],
+    ...reruns,
+    reconnects: cuts.filter((cut) => cut.fault === "reconnect").map(({ worker, at }) => ({
+      worker,
+      at,
+    })),
+    ok: lost.length === 0 && dead.length === 0 && notRun.length === 0 &&
+      unconfirmed.length === 0 && unexpected.size === 0 &&
+      reruns.duplicates.every((duplicate) => duplicate.explained),
+  };
+}
+
+/** The results heard and those left in the reply queue, the first of each task. */
+function resultsOf(input: CheckInput): Map<string, TaskResult> {
   const results = new Map<string, TaskResult>();
   for (const result of [...input.results, ...(input.census?.results ?? [])]) {
     if (!results.has(result.taskId)) results.set(result.taskId, result);
   }
-  const taskEvents = input.events.filter((event): event is TaskEvent =>
-    event.type.startsWith("task.")
-  );
+  return results;
+}
+
+/** Ids of the completions (results or events) of tasks verify never published. */
+function unexpectedOf(
+  published: readonly Published[],
+  results: ReadonlyMap<string, TaskResult>,
+  taskEvents: readonly TaskEvent[],
+): Set<string> {
+  const expected = new Set(published.map((task) => task.taskId));
   const unexpected = new Set<string>();
   for (const id of results.keys()) if (!expected.has(id)) unexpected.add(id);
   for (const event of taskEvents) {
@@ -183,14 +198,20 @@ export function check(input: CheckInput): Verdict {
       unexpected.add(event.taskId);
     }
   }
+  return unexpected;
+}
 
-  const runs = runsOf(taskEvents);
-  const cuts = cutsOf(input.faults, input.events);
+/** The tasks run more than once, explained, and the times from each cut to the next start. */
+function rerunsOf(
+  published: readonly Published[],
+  runs: ReadonlyMap<string, Run[]>,
+  cuts: Cut[],
+): Pick<Verdict, "duplicates" | "redelivered" | "redeliveryMs" | "brokerRedeliveryMs"> {
   const duplicates: Duplicate[] = [];
   const redeliveryMs: number[] = [];
   const brokerRedeliveryMs: number[] = [];
   let redelivered = 0;
-  for (const task of input.published) {
+  for (const task of published) {
     const list = runs.get(task.taskId) ?? [];
     if (list.some((run) => run.redelivered)) redelivered++;
     if (list.length < 2) continue;
@@ -200,13 +221,20 @@ export function check(input: CheckInput): Verdict {
     });
     duplicates.push(duplicate);
   }
+  return { duplicates, redelivered, redeliveryMs, brokerRedeliveryMs };
+}
 
+/** How each published task ended: completed, dead, not run, lost or unconfirmed. */
+function outcomesOf(
+  input: CheckInput,
+  results: ReadonlyMap<string, TaskResult>,
+  retrying: ReadonlyMap<string, string>,
+): Pick<Verdict, "lost" | "dead" | "notRun" | "unconfirmed"> & { completed: string[] } {
   const completed: string[] = [];
   const dead: Unfinished[] = [];
   const notRun: Unfinished[] = [];
   const lost: Published[] = [];
   const unconfirmed: Unfinished[] = [];
-  const retrying = retryingTasks(taskEvents);
   for (const task of input.published) {
     const result = results.get(task.taskId);
     if (!input.confirmed.has(task.taskId)) {
@@ -231,30 +259,7 @@ export function check(input: CheckInput): Verdict {
       notRun.push({ ...task, reason: `waiting for a retry: ${retrying.get(task.taskId)}` });
     } else lost.push(task);
   }
-
-  const verdict: Verdict = {
-    published: input.published.length,
-    confirmed: input.published.filter((task) => input.confirmed.has(task.taskId)).length,
-    completed: completed.length,
-    lost,
-    dead,
-    notRun,
-    unconfirmed,
-    unexpected: [...unexpected],
-    duplicates,
-    redelivered,
-    redeliveryMs,
-    brokerRedeliveryMs,
-    reconnects: cuts.filter((cut) => cut.fault === "reconnect").map(({ worker, at }) => ({
-      worker,
-      at,
-    })),
-    ok: false,
-  };
-  verdict.ok = lost.length === 0 && dead.length === 0 && notRun.length === 0 &&
-    unconfirmed.length === 0 && unexpected.size === 0 &&
-    duplicates.every((duplicate) => duplicate.explained);
-  return verdict;
+  return { completed, dead, notRun, lost, unconfirmed };
 }
 
 /** Each task's runs, in the order they started; see the module documentation. */
@@ -294,140 +299,6 @@ export function runsOf(events: readonly TaskEvent[]): Map<string, Run[]> {
   }
   for (const list of runs.values()) list.sort((a, b) => a.startedAt - b.startedAt);
   return runs;
-}
-
-/**
- * What cut workers' runs short: each SIGKILL; each kill of the broker (or the leader's node) for
- * every worker that came online again after it (it had lost its connection); and any other
- * reconnect, which verify did not cause.
- */
-function cutsOf(faults: readonly Fault[], events: readonly TareasEvent[]): Cut[] {
-  const cuts: Cut[] = [];
-  const brokerKills = faults.filter((fault) => fault.kind !== "worker").map((fault) =>
-    fault as Extract<Fault, { kind: "broker" | "node" }>
-  );
-  for (const fault of faults) {
-    if (fault.kind === "worker") {
-      cuts.push({ worker: fault.worker, at: fault.at, what: "it was SIGKILLed", fault: "worker" });
-    } else {
-      cuts.push({
-        worker: "",
-        at: fault.from ?? fault.at,
-        until: (fault.until ?? Infinity) + OUTAGE_GRACE_MS,
-        what: `${fault.kind === "broker" ? "the broker" : `node ${fault.node}`} was killed`,
-        fault: "outage",
-      });
-    }
-  }
-  const onlines = new Map<string, number[]>();
-  for (const event of events) {
-    if (event.type !== "worker.online") continue;
-    const at = Date.parse(event.at);
-    if (!Number.isFinite(at)) continue;
-    const list = onlines.get(event.worker) ?? [];
-    list.push(at);
-    onlines.set(event.worker, list);
-  }
-  for (const [worker, times] of onlines) {
-    times.sort((a, b) => a - b);
-    for (let i = 1; i < times.length; i++) {
-      const previous = times[i - 1]!;
-      const at = times[i]!;
-      const fault = brokerKills.find((kill) => kill.at >= previous && kill.at <= at);
-      if (fault !== undefined) {
-        const what = fault.kind === "broker"
-          ? "the broker was killed"
-          : `node ${fault.node}, the queue's leader, was killed`;
-        cuts.push({ worker, at: fault.at, what, fault: "broker" });
-      } else {
-        cuts.push({
-          worker,
-          at,
-          what: "it lost its connection (not caused by verify)",
-          fault: "reconnect",
-        });
-      }
-    }
-  }
-  return cuts.sort((a, b) => a.at - b.at);
-}
-
-/** Explains a task's runs; `measured` hears each cut followed by the run that came after it. */
-function explain(
-  task: Published,
-  runs: Run[],
-  cuts: Cut[],
-  measured: (cut: Cut, next: Run) => void,
-): Duplicate {
-  const final = runs.findLastIndex((run) => run.outcome === "completed");
-  const why: string[] = [];
-  let explained = true;
-  runs.forEach((run, index) => {
-    if (index === final) return;
-    const next = runs[index + 1];
-    const reason = explainRun(run, next, cuts, measured);
-    if (reason.explained) why.push(reason.line);
-    else {
-      explained = false;
-      why.push(`NOT EXPLAINED: ${reason.line}`);
-    }
-  });
-  return { ...task, runs, explained, why };
-}
-
-function explainRun(
-  run: Run,
-  next: Run | undefined,
-  cuts: Cut[],
-  measured: (cut: Cut, next: Run) => void,
-): { explained: boolean; line: string } {
-  const on = `on ${run.worker} (attempt ${run.attempt})`;
-  if (run.outcome === "failed") {
-    const reason = run.reason ?? "no reason";
-    const ended = run.endedAt ?? run.startedAt;
-    const outage = cuts.find((cut) =>
-      cut.fault === "outage" && ended >= cut.at && ended <= (cut.until ?? cut.at)
-    );
-    if (outage !== undefined) {
-      return { explained: true, line: `failed ${on} while ${outage.what}: ${reason}` };
-    }
-    return { explained: false, line: `its handler failed ${on}: ${reason}` };
-  }
-  if (run.outcome === "dead") {
-    return { explained: false, line: `dead-lettered ${on}: ${run.reason ?? "no reason"}` };
-  }
-  const cut = cuts.find((cut) => cut.worker === run.worker && cut.at >= run.startedAt);
-  if (cut === undefined) {
-    return {
-      explained: false,
-      line: `${run.outcome === "completed" ? "completed" : "started"} ${on}, then run again ` +
-        "with no kill or lost connection of that worker to explain it",
-    };
-  }
-  // A rerun that started before the kill ran at the same time as this run: no kill explains it.
-  if (next !== undefined && cut.fault !== "reconnect" && next.startedAt < cut.at) {
-    return {
-      explained: false,
-      line: `started ${on} and again on ${next.worker} before ${cut.what}: two runs at once`,
-    };
-  }
-  if (run.outcome === undefined) {
-    if (next !== undefined) measured(cut, next);
-    return { explained: true, line: `in hand ${on} when ${cut.what}` };
-  }
-  const before = cut.at - (run.endedAt ?? run.startedAt);
-  if (before <= ACK_WINDOW_MS) {
-    if (next !== undefined) measured(cut, next);
-    return {
-      explained: true,
-      line: `completed ${on} ${before} ms before ${cut.what}: its ack had not reached the broker`,
-    };
-  }
-  return {
-    explained: false,
-    line:
-      `completed ${on} ${before} ms before ${cut.what}, long enough for its ack, then run again`,
-  };
 }
 
 /** Tasks whose last event is a failed attempt (a retry is waiting in the delays' ladder): reason by id. */
