@@ -70,6 +70,26 @@ Deno.test({
         }).output();
         assert.equal(code, 0, new TextDecoder().decode(stderr));
       });
+      await scenario.step(
+        t,
+        "every entry point of deno.json's exports type-checks there",
+        async () => {
+          // The subpath modules pin npm packages of their own (prom-client, croner, ...).
+          const { exports } = JSON.parse(
+            await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
+          ) as { exports: Record<string, string> };
+          const imports = Object.values(exports).map((path, i) =>
+            `export * as m${i} from "${new URL(`../${path}`, import.meta.url).href}";`
+          );
+          await Deno.writeTextFile(`${dir}/all.ts`, imports.join("\n") + "\n");
+          const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+            args: ["check", "all.ts"],
+            cwd: dir,
+            stdin: "null",
+          }).output();
+          assert.equal(code, 0, new TextDecoder().decode(stderr));
+        },
+      );
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
