@@ -321,7 +321,10 @@ export class TerminalChild implements AsyncDisposable {
     // `exec`: the shell `script` starts (`$SHELL`, or dash when it is unset) becomes `deno task`,
     // the terminal's foreground job, as at a person's prompt; a shell left waiting in between
     // would die of the Ctrl-C itself and report 130 whatever the program did.
-    const command = `exec ${["deno", "task", task, ...args].map(shellQuote).join(" ")}`;
+    // A person's terminal has a size; one `script` opens without a terminal of its own has none.
+    const command = `stty cols ${COLUMNS} rows 40; exec ${
+      ["deno", "task", task, ...args].map(shellQuote).join(" ")
+    }`;
     const bin = Deno.execPath().replace(/\/[^/]*$/, "");
     const inherited = childEnv(env);
     const process = new Deno.Command("setsid", {
@@ -432,6 +435,9 @@ export class TerminalChild implements AsyncDisposable {
     await Deno.remove(this.#log).catch(() => {});
   }
 }
+
+/** The width of the terminal a {@linkcode TerminalChild} runs in. */
+export const COLUMNS = 100;
 
 /** `word` quoted for a POSIX shell. */
 function shellQuote(word: string): string {

@@ -225,7 +225,8 @@ export class RunWatch implements AsyncDisposable {
 function openProgress(total: number): { progress: Progress; isTty: boolean } {
   const encoder = new TextEncoder();
   const isTty = Deno.stdout.isTerminal();
-  const columns = isTty ? Deno.consoleSize().columns : undefined;
+  // A terminal whose size nobody set (a pseudo-terminal started by a program) says 0 columns.
+  const columns = isTty ? Deno.consoleSize().columns || undefined : undefined;
   const progress = new Progress({
     total,
     isTty,
