@@ -6,6 +6,8 @@
  * No broker: the commands are only asked for their `--help`, as a person would.
  */
 import assert from "node:assert/strict";
+import { parse as parseYaml } from "yaml";
+import { checkSchedules, parseScheduleFile } from "../lib/operate/scheduler/schedules.ts";
 
 const options = { sanitizeOps: true, sanitizeResources: true };
 const ROOT = new URL("../", import.meta.url);
@@ -265,5 +267,34 @@ Deno.test({
     ).filter((name) => name.endsWith(".ts") && !name.endsWith("_test.ts"));
     const missing = files.map((name) => `lib/core/${name}`).filter((path) => !named.has(path));
     assert.deepEqual(missing.sort(), []);
+  },
+});
+
+/** The fenced blocks of `language` on every page, with where each is. */
+function fencedBlocks(language: string): { where: string; text: string }[] {
+  return PAGES.flatMap((page) =>
+    [
+      ...page.lines.join("\n").matchAll(
+        new RegExp("^```" + language + "\\n([\\s\\S]*?)^```$", "gm"),
+      ),
+    ]
+      .map((match) => ({ where: page.path, text: match[1]! }))
+  );
+}
+
+Deno.test({
+  name:
+    "every schedule file and YAML snippet of the docs is one the scheduler and a YAML reader take",
+  ...options,
+  fn() {
+    const schedules = fencedBlocks("json").filter((block) => block.text.includes('"schedules"'));
+    assert.ok(schedules.length >= 2, "the README and docs/scheduling.md show schedule files");
+    for (const { where, text } of schedules) {
+      const file = parseScheduleFile(text, where);
+      checkSchedules(file.schedules, file.catchUp, where);
+    }
+    const yamls = fencedBlocks("yaml");
+    assert.ok(yamls.length >= 1);
+    for (const { text } of yamls) parseYaml(text);
   },
 });
