@@ -4,7 +4,7 @@
  * @module
  */
 import type { TareasEvent } from "../../core/events.ts";
-import type { Duplicate, Fault, Published, Run } from "./checker.ts";
+import type { Duplicate, Fault, Published, Run } from "./types.ts";
 
 /**
  * How long after a run's completion a SIGKILL of its worker still explains a second run: the ack

@@ -6,7 +6,7 @@
 import { errorMessage, TareasError } from "../../core/errors.ts";
 import { printable } from "../../core/text.ts";
 import type { RunBroker } from "./broker.ts";
-import type { Fault } from "./checker.ts";
+import type { Fault } from "./types.ts";
 import type { RunState } from "./_state.ts";
 import type { WorkerPool } from "./workers.ts";
 

@@ -11,7 +11,7 @@ import { type QueueWatcher, watchQueue } from "../../observe/watch.ts";
 import { Admin, type BrokerVersion, openRunBroker, type RunBroker } from "./broker.ts";
 import { check } from "./checker.ts";
 import { killBroker, killOne, whatOf } from "./_faults.ts";
-import type { VerifyOptions, VerifyReport } from "./mod.ts";
+import type { VerifyOptions, VerifyReport } from "./types.ts";
 import { RunState } from "./_state.ts";
 import { randomPayload } from "./work.ts";
 import { WorkerPool, type WorkerProcess } from "./workers.ts";

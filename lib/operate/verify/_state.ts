@@ -8,8 +8,7 @@ import type { TareasEvent } from "../../core/events.ts";
 import type { TaskResult } from "../../core/results.ts";
 import type { QueueState } from "../../observe/watch.ts";
 import type { WorkerPool } from "./workers.ts";
-import type { Fault, Published } from "./checker.ts";
-import type { KillRecord, VerifyReport } from "./mod.ts";
+import type { Fault, KillRecord, Published, VerifyReport } from "./types.ts";
 
 /** Per worker, what its events say. */
 export interface WorkerView {

@@ -17,10 +17,9 @@ import { deadQueue } from "../../core/topology.ts";
 import { redactUrl } from "../../core/url.ts";
 import { canStartPrivateNode, startPrivateNode } from "../local_broker.ts";
 import { startCluster } from "../local_cluster.ts";
-import type { Census } from "./checker.ts";
+import type { BrokerMode, BrokerVersion, Census } from "./types.ts";
 
-/** Which broker a run uses, and what it does to it. */
-export type BrokerMode = "given" | "restart" | "cluster";
+export type { BrokerMode, BrokerVersion } from "./types.ts";
 
 /** The broker of a run. */
 export interface RunBroker extends AsyncDisposable {
@@ -106,14 +105,6 @@ export async function openRunBroker(mode: BrokerMode, url: string): Promise<RunB
     close: () => node.stop(),
     [Symbol.asyncDispose]: () => node.stop(),
   };
-}
-
-/** The broker's product and version, as it announced them. */
-export interface BrokerVersion {
-  /** E.g. "RabbitMQ". */
-  product: string;
-  /** E.g. "3.10.8". */
-  version: string;
 }
 
 /** Most messages read back from one queue at the end of a run. */

@@ -13,136 +13,22 @@
  * reached the broker, which redelivered the task (delivery is at least once).
  * @module
  */
-import type { TareasEvent, TaskEvent } from "../../core/events.ts";
+import type { TaskEvent } from "../../core/events.ts";
 import type { TaskResult } from "../../core/results.ts";
 import { type Cut, cutsOf, explain } from "./_explain.ts";
+import type { CheckInput, Duplicate, Published, Run, Unfinished, Verdict } from "./types.ts";
 
 export { ACK_WINDOW_MS, OUTAGE_GRACE_MS } from "./_explain.ts";
-
-/** A task verify meant to publish. */
-export interface Published {
-  /** Its id (the message's `messageId`). */
-  taskId: string;
-  /** Its position in the run, from 1. */
-  seq: number;
-}
-
-/** A loss verify caused on purpose. */
-export type Fault =
-  | {
-    /** A worker was SIGKILLed. */
-    kind: "worker";
-    /** Its name. */
-    worker: string;
-    /** When, in epoch ms (just before the signal was sent). */
-    at: number;
-  }
-  | {
-    /** The broker's node (`broker`), or the node leading the queue on a cluster (`node`), got kill -9. */
-    kind: "broker" | "node";
-    /** The node's name. */
-    node: string;
-    /** When verify began to kill it (it syncs the node's metadata first), in epoch ms. */
-    from?: number;
-    /** When, in epoch ms (once its processes had exited). */
-    at: number;
-    /** When it took connections again, in epoch ms. */
-    until?: number;
-  };
-
-/** One run of a task on a worker, from its events. */
-export interface Run {
-  /** The worker that ran it. */
-  worker: string;
-  /** Its delivery's attempt number (1 for a first delivery). */
-  attempt: number;
-  /** Whether the broker flagged the delivery as a redelivery. */
-  redelivered: boolean;
-  /** When it started, in epoch ms. */
-  startedAt: number;
-  /** When it ended, in epoch ms; undefined when no event says it ended. */
-  endedAt?: number;
-  /** How it ended; undefined when no event says. */
-  outcome?: "completed" | "failed" | "dead";
-  /** Why it failed or died. */
-  reason?: string;
-}
-
-/** A task run more than once, and whether a loss verify can name explains each extra run. */
-export interface Duplicate extends Published {
-  /** Its runs, in the order they started. */
-  runs: Run[];
-  /** Whether every run but the one that completed the task was cut short by a named loss. */
-  explained: boolean;
-  /** One line per run that needed explaining, saying what cut it short (or that nothing did). */
-  why: string[];
-}
-
-/** What was left in the run's queues once its workers had stopped and its producer closed. */
-export interface Census {
-  /** Ids of the tasks still in the work queue. */
-  queued: ReadonlySet<string>;
-  /** The dead-letter queue's tasks: reason by id. */
-  deadLettered: ReadonlyMap<string, string>;
-  /** Results left unread in the reply queue. */
-  results: readonly TaskResult[];
-}
-
-/** Everything the checker judges. */
-export interface CheckInput {
-  /** The tasks verify meant to publish, in order. */
-  published: readonly Published[];
-  /** Ids of those the broker confirmed. */
-  confirmed: ReadonlySet<string>;
-  /** Why the others were not confirmed, by id. */
-  refused?: ReadonlyMap<string, string>;
-  /** The results heard (one per task: the producer drops the second of a rerun). */
-  results: readonly TaskResult[];
-  /** Every event heard, in the order heard. */
-  events: readonly TareasEvent[];
-  /** The losses verify caused, in order. */
-  faults: readonly Fault[];
-  /** What was left in the queues at the end, when they were looked at. */
-  census?: Census;
-}
-
-/** A task that did not complete, and how it ended instead. */
-export interface Unfinished extends Published {
-  /** Why (the dead-letter reason, or what was left of it). */
-  reason: string;
-}
-
-/** The judgement of a run. */
-export interface Verdict {
-  /** Tasks verify meant to publish. */
-  published: number;
-  /** Tasks the broker confirmed. */
-  confirmed: number;
-  /** Confirmed tasks that completed. */
-  completed: number;
-  /** Confirmed tasks that never completed and are nowhere: not in any queue, not dead-lettered. */
-  lost: Published[];
-  /** Tasks dead-lettered, with the reason. */
-  dead: Unfinished[];
-  /** Tasks neither completed nor lost: still in the work queue, or waiting for a retry. */
-  notRun: Unfinished[];
-  /** Tasks the broker did not confirm, with why. */
-  unconfirmed: Unfinished[];
-  /** Ids of completions (results or events) of tasks verify never published. */
-  unexpected: string[];
-  /** Tasks run more than once, explained or not. */
-  duplicates: Duplicate[];
-  /** Tasks delivered more than once (the broker's redelivered flag on one of their runs). */
-  redelivered: number;
-  /** For each task in hand on a SIGKILLed worker: ms from the SIGKILL to its next start. */
-  redeliveryMs: number[];
-  /** For each task in hand when the broker (or leader) was killed: ms to its next start. */
-  brokerRedeliveryMs: number[];
-  /** Reconnects of workers that verify did not cause (a connection lost on its own). */
-  reconnects: { worker: string; at: number }[];
-  /** Nothing lost, dead, unconfirmed or unexpected, and every duplicate explained. */
-  ok: boolean;
-}
+export type {
+  Census,
+  CheckInput,
+  Duplicate,
+  Fault,
+  Published,
+  Run,
+  Unfinished,
+  Verdict,
+} from "./types.ts";
 
 /** Judges a run; see the module documentation. */
 export function check(input: CheckInput): Verdict {
