@@ -54,7 +54,7 @@ async function until(done: () => Promise<boolean>, what: string): Promise<void> 
 async function open(queue: string) {
   const url = await brokerUrl();
   const connection = await amqp.connect(url);
-  const channel = await connection.createChannel();
+  const channel = await connection.createConfirmChannel();
   return {
     url,
     channel,
@@ -127,6 +127,8 @@ Deno.test({
     // More than the watcher takes before it waits for its reader: the rest wait on the broker.
     const sent = Array.from({ length: 3 * PREFETCH }, (_, i) => status("w", i + 1));
     for (const event of sent) publish(broker.channel, queue, event);
+    // All of them on the broker before counting: one still in flight would pass for one taken.
+    await broker.channel.waitForConfirms();
     const subscription = watcher.subscription!;
     const ready = async () => (await broker.channel.checkQueue(subscription)).messageCount;
     // It acks PREFETCH messages as they come, then holds up to the broker's prefetch unacked.
