@@ -58,6 +58,14 @@ export interface ProxyOptions {
    * client process lives on, cut off, for the test to kill. See {@linkcode Proxy.died}.
    */
   dieAt?: (command: ClientCommand) => DeathPoint | undefined;
+  /**
+   * Once {@linkcode ProxyOptions.dieAt} chose its point, the client's bytes up to it are forwarded
+   * and the proxy waits for this before it dies, holding what the client sends next, while the
+   * broker's replies still reach the client. A test waits so for what the broker must have done
+   * first: a publish the client sent but the broker had not yet routed is lost when its
+   * connection ends (seen: a completion event sent just before the death never reached anyone).
+   */
+  dieWhen?: () => Promise<unknown>;
 }
 
 /** A running proxy; see {@linkcode startProxy}. */
@@ -243,6 +251,7 @@ class TcpProxy implements Proxy {
   #target: ProxyTarget;
   #tap: ProxyOptions["tap"];
   #dieAt: ProxyOptions["dieAt"];
+  #dieWhen: ProxyOptions["dieWhen"];
   #dead = false;
   #markDied: () => void;
   #listener: Deno.TcpListener;
@@ -256,6 +265,7 @@ class TcpProxy implements Proxy {
     this.#target = target;
     this.#tap = options.tap;
     this.#dieAt = options.dieAt;
+    this.#dieWhen = options.dieWhen;
     const { promise, resolve } = Promise.withResolvers<void>();
     this.died = promise;
     this.#markDied = resolve;
@@ -395,6 +405,7 @@ class TcpProxy implements Proxy {
         let written = 0;
         while (written < chunk.length) written += await to.write(chunk.subarray(written));
         if (death) {
+          await this.#dieWhen?.();
           this.#die();
           break;
         }
