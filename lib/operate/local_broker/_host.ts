@@ -73,23 +73,22 @@ export function freePort(taken: number[] = []): number {
   throw new PrivateNodeError("Cannot find a free port on 127.0.0.1: 50 attempts failed");
 }
 
-/** An environment variable, or undefined when it is unset or reading it is not allowed. */
+/**
+ * An environment variable, or undefined when it is unset or reading it is not granted: asked
+ * first, so that a program run at a terminal without the permission never prompts for it.
+ */
 export function envVar(key: string): string | undefined {
-  try {
-    return Deno.env.get(key);
-  } catch {
+  if (Deno.permissions.querySync({ name: "env", variable: key }).state !== "granted") {
     return undefined;
   }
+  return Deno.env.get(key);
 }
 
-/** The environment, or only `PATH` when reading all of it is not allowed. */
+/** The environment, or only `PATH` when reading all of it is not granted. */
 export function envObject(): Record<string, string> {
-  try {
-    return Deno.env.toObject();
-  } catch {
-    const path = envVar("PATH");
-    return path === undefined ? {} : { PATH: path };
-  }
+  if (Deno.permissions.querySync({ name: "env" }).state === "granted") return Deno.env.toObject();
+  const path = envVar("PATH");
+  return path === undefined ? {} : { PATH: path };
 }
 
 /** The directory part of `path`. */
