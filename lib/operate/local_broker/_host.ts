@@ -37,16 +37,25 @@ export async function acceptsConnection(
   }
 }
 
-/** The server script to run: `explicit` if it exists, else Debian's, else `rabbitmq-server` on PATH. */
+/**
+ * The server script to run: `explicit` if it exists, else Debian's, else `rabbitmq-server` on the
+ * PATH, as a shell finds it (the shell reads the PATH it inherits; this process does not).
+ */
 export async function findServer(explicit: string | undefined): Promise<string | undefined> {
   if (explicit !== undefined) return await isFile(explicit) ? explicit : undefined;
   if (await isFile(DEBIAN_SERVER_PATH)) return DEBIAN_SERVER_PATH;
-  for (const dir of (envVar("PATH") ?? "").split(":")) {
-    if (dir === "") continue;
-    const candidate = `${dir}/rabbitmq-server`;
-    if (await isFile(candidate)) return candidate;
+  try {
+    const { success, stdout } = await new Deno.Command("/bin/sh", {
+      args: ["-c", "command -v rabbitmq-server"],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const found = new TextDecoder().decode(stdout).trim();
+    return success && found.startsWith("/") && await isFile(found) ? found : undefined;
+  } catch {
+    return undefined; // Not allowed to run a shell.
   }
-  return undefined;
 }
 
 async function isFile(path: string): Promise<boolean> {
@@ -84,11 +93,10 @@ export function envVar(key: string): string | undefined {
   return Deno.env.get(key);
 }
 
-/** The environment, or only `PATH` when reading all of it is not granted. */
-export function envObject(): Record<string, string> {
-  if (Deno.permissions.querySync({ name: "env" }).state === "granted") return Deno.env.toObject();
-  const path = envVar("PATH");
-  return path === undefined ? {} : { PATH: path };
+/** The environment, or undefined when reading all of it is not granted. */
+export function envObject(): Record<string, string> | undefined {
+  if (Deno.permissions.querySync({ name: "env" }).state !== "granted") return undefined;
+  return Deno.env.toObject();
 }
 
 /** The directory part of `path`. */

@@ -111,8 +111,7 @@ export class RabbitNode implements PrivateNode {
       child = new Deno.Command("/bin/sh", {
         args: ["-c", WRAPPER, this.#serverPath, this.#outputFile, this.#pidFile, this.dataDir],
         cwd: this.dataDir,
-        env: this.#env(true),
-        clearEnv: true,
+        ...this.#env(true),
         stdin: "piped",
         stdout: "null",
         stderr: "null",
@@ -198,8 +197,7 @@ export class RabbitNode implements PrivateNode {
       output = await new Deno.Command(this.#ctlPath, {
         args: ["-n", this.name, ...args],
         cwd: this.dataDir,
-        env: this.#env(false),
-        clearEnv: true,
+        ...this.#env(false),
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
@@ -278,30 +276,38 @@ export class RabbitNode implements PrivateNode {
     forgetOnUnload(this);
   }
 
-  #env(server: boolean): Record<string, string> {
+  /**
+   * The environment of the node's processes: this one's less its RabbitMQ and Erlang settings,
+   * which would mix with the node's; when reading it is not granted, inherited as it is.
+   */
+  #env(server: boolean): { env: Record<string, string>; clearEnv: boolean } {
+    const inherited = envObject();
     const env: Record<string, string> = {};
-    for (const [key, value] of Object.entries(envObject())) {
-      // Inherited RabbitMQ or Erlang settings would mix with this node's.
+    for (const [key, value] of Object.entries(inherited ?? {})) {
       if (!key.startsWith("RABBITMQ_") && !key.startsWith("ERL_")) env[key] = value;
     }
-    env.LANG ??= "C.UTF-8";
+    if (inherited !== undefined) env.LANG ??= "C.UTF-8";
     env.HOME = this.dataDir;
     env.ERL_EPMD_ADDRESS = "127.0.0.1";
     env.RABBITMQ_CONF_ENV_FILE = `${this.dataDir}/rabbitmq-env.conf`;
-    if (!server) return env;
+    const clearEnv = inherited !== undefined;
+    if (!server) return { env, clearEnv };
     return {
-      ...env,
-      RABBITMQ_NODENAME: this.name,
-      RABBITMQ_NODE_IP_ADDRESS: "127.0.0.1",
-      RABBITMQ_NODE_PORT: String(this.port),
-      RABBITMQ_DIST_PORT: String(this.distPort),
-      RABBITMQ_CONFIG_FILE: `${this.dataDir}/rabbitmq.conf`,
-      RABBITMQ_ADVANCED_CONFIG_FILE: `${this.dataDir}/advanced.config`,
-      RABBITMQ_MNESIA_BASE: `${this.dataDir}/mnesia`,
-      RABBITMQ_LOG_BASE: `${this.dataDir}/log`,
-      RABBITMQ_PID_FILE: this.#pidFile,
-      RABBITMQ_ENABLED_PLUGINS_FILE: `${this.dataDir}/plugins`,
-      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: "-kernel inet_dist_use_interface {127,0,0,1}",
+      clearEnv,
+      env: {
+        ...env,
+        RABBITMQ_NODENAME: this.name,
+        RABBITMQ_NODE_IP_ADDRESS: "127.0.0.1",
+        RABBITMQ_NODE_PORT: String(this.port),
+        RABBITMQ_DIST_PORT: String(this.distPort),
+        RABBITMQ_CONFIG_FILE: `${this.dataDir}/rabbitmq.conf`,
+        RABBITMQ_ADVANCED_CONFIG_FILE: `${this.dataDir}/advanced.config`,
+        RABBITMQ_MNESIA_BASE: `${this.dataDir}/mnesia`,
+        RABBITMQ_LOG_BASE: `${this.dataDir}/log`,
+        RABBITMQ_PID_FILE: this.#pidFile,
+        RABBITMQ_ENABLED_PLUGINS_FILE: `${this.dataDir}/plugins`,
+        RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: "-kernel inet_dist_use_interface {127,0,0,1}",
+      },
     };
   }
 
