@@ -105,11 +105,13 @@ Deno.test({
   async fn(t) {
     await using scenario = await Scenario.open();
     const env = { AMQP_URL: scenario.url };
-    // Started first: a status sees a task run only if it hears the task's events.
+    // The worker declares the queue first (tried: a status started before it saw the work queue
+    // declared and its dead-letter queue not yet, and exited); then status, before any task: it
+    // sees a task run only if it hears the task's events.
+    await scenario.startWorker("gauge", ["--handler", "tests/handlers/reports_progress.ts"]);
     const status = new Child("status", "status", ["--queue", scenario.queue, "--watch"], env);
     scenario.children.push(status);
-    await scenario.startWorker("gauge", ["--handler", "tests/handlers/reports_progress.ts"]);
-    // Listening once it has heard of the worker (it waited for the queue to be declared).
+    // Listening once it has heard of the worker.
     await status.waitForLine(/^ {2}gauge +online /);
     await using file = await resultsFile();
     const producer = scenario.spawnProducer([
